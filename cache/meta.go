@@ -1,0 +1,156 @@
+package cache
+
+import (
+	"strings"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+)
+
+// Meta caches directory listings and single entries by absolute path for a
+// fixed time to live. A listing answers lookups of every name in its
+// directory, present or absent, so that `ls -l` and a shell probing for
+// files that do not exist cost one listing per directory. Single entries,
+// negative ones included, cover what was learnt without a listing.
+type Meta[E any] struct {
+	ttl     time.Duration
+	dirs    *expirable.LRU[string, *Listing[E]]
+	entries *expirable.LRU[string, slot[E]]
+}
+
+type slot[E any] struct {
+	e        E
+	negative bool
+}
+
+// Result says what the cache knows about a path.
+type Result uint8
+
+// The answers of Meta.Lookup.
+const (
+	Unknown Result = iota // nothing cached: ask the server
+	Found                 // the entry exists; see the returned value
+	Absent                // known not to exist
+)
+
+// NewMeta returns a cache whose items live for ttl, holding at most maxDirs
+// listings and maxEntries single entries. A ttl of zero or less disables
+// caching: every lookup reports Unknown.
+func NewMeta[E any](ttl time.Duration, maxDirs, maxEntries int) *Meta[E] {
+	m := &Meta[E]{ttl: ttl}
+	if ttl > 0 {
+		m.dirs = expirable.NewLRU[string, *Listing[E]](maxDirs, nil, ttl)
+		m.entries = expirable.NewLRU[string, slot[E]](maxEntries, nil, ttl)
+	}
+	return m
+}
+
+// TTL returns the time to live the cache was made with.
+func (m *Meta[E]) TTL() time.Duration { return m.ttl }
+
+// Listing returns the cached listing of dir.
+func (m *Meta[E]) Listing(dir string) (*Listing[E], bool) {
+	if m.dirs == nil {
+		return nil, false
+	}
+	return m.dirs.Get(dir)
+}
+
+// PutListing caches the listing of dir, replacing single entries learnt
+// for its children before, which the listing supersedes.
+func (m *Meta[E]) PutListing(dir string, l *Listing[E]) {
+	if m.dirs == nil {
+		return
+	}
+	m.dirs.Add(dir, l)
+	for i := 0; i < l.Len() && m.entries.Len() > 0; i++ {
+		name, _ := l.At(i)
+		m.entries.Remove(Join(dir, name))
+	}
+}
+
+// Lookup answers for the child name of dir from a single entry if one is
+// cached, else from the listing of dir.
+func (m *Meta[E]) Lookup(dir, name string) (E, Result) {
+	var zero E
+	if m.dirs == nil {
+		return zero, Unknown
+	}
+	if s, ok := m.entries.Get(Join(dir, name)); ok {
+		if s.negative {
+			return zero, Absent
+		}
+		return s.e, Found
+	}
+	l, ok := m.dirs.Get(dir)
+	if !ok {
+		return zero, Unknown
+	}
+	if e, ok := l.Get(name); ok {
+		return e, Found
+	}
+	return zero, Absent
+}
+
+// PutEntry caches what is known of one path.
+func (m *Meta[E]) PutEntry(path string, e E) {
+	if m.entries != nil {
+		m.entries.Add(path, slot[E]{e: e})
+	}
+}
+
+// PutNegative caches that path does not exist.
+func (m *Meta[E]) PutNegative(path string) {
+	if m.entries != nil {
+		m.entries.Add(path, slot[E]{negative: true})
+	}
+}
+
+// Invalidate forgets path, its listing if it is a directory, and the
+// listing of its parent, which named it.
+func (m *Meta[E]) Invalidate(path string) {
+	if m.dirs == nil {
+		return
+	}
+	m.entries.Remove(path)
+	m.dirs.Remove(path)
+	m.dirs.Remove(Parent(path))
+}
+
+// InvalidateTree forgets path and everything below it, as a rename or
+// removal of a directory requires.
+func (m *Meta[E]) InvalidateTree(path string) {
+	if m.dirs == nil {
+		return
+	}
+	m.Invalidate(path)
+	prefix := strings.TrimSuffix(path, "/") + "/"
+	for _, k := range m.dirs.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			m.dirs.Remove(k)
+		}
+	}
+	for _, k := range m.entries.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			m.entries.Remove(k)
+		}
+	}
+}
+
+// Join returns the path of name inside dir. Names never contain "/", so
+// unlike path.Join it does not clean: a name like ".." stays a name.
+func Join(dir, name string) string {
+	if strings.HasSuffix(dir, "/") {
+		return dir + name
+	}
+	return dir + "/" + name
+}
+
+// Parent returns the directory holding path ("/" for "/").
+func Parent(path string) string {
+	i := strings.LastIndexByte(strings.TrimSuffix(path, "/"), '/')
+	if i <= 0 {
+		return "/"
+	}
+	return path[:i]
+}

@@ -1,0 +1,99 @@
+package cache
+
+import (
+	"testing"
+	"time"
+)
+
+type ent struct{ name, v string }
+
+func named(e ent) string { return e.name }
+
+func TestMetaLookup(t *testing.T) {
+	m := NewMeta[ent](time.Minute, 10, 10)
+	if _, r := m.Lookup("/d", "a"); r != Unknown {
+		t.Fatalf("empty cache: %v, want Unknown", r)
+	}
+	m.PutListing("/d", NewListing([]ent{{"a", "1"}, {"b", "2"}, {"a", "dup"}}, named))
+	cases := []struct {
+		name string
+		want Result
+		v    string
+	}{
+		{"a", Found, "1"}, {"b", Found, "2"}, {"c", Absent, ""},
+	}
+	for _, c := range cases {
+		e, r := m.Lookup("/d", c.name)
+		if r != c.want || e.v != c.v {
+			t.Errorf("Lookup(%q) = %v %q, want %v %q", c.name, r, e.v, c.want, c.v)
+		}
+	}
+	m.PutEntry("/d/c", ent{"c", "3"})
+	if e, r := m.Lookup("/d", "c"); r != Found || e.v != "3" {
+		t.Errorf("single entry not preferred: %v %q", r, e.v)
+	}
+	m.PutNegative("/d/a")
+	if _, r := m.Lookup("/d", "a"); r != Absent {
+		t.Errorf("negative entry not honoured: %v", r)
+	}
+	m.PutListing("/d", NewListing([]ent{{"a", "4"}}, named))
+	if e, r := m.Lookup("/d", "a"); r != Found || e.v != "4" {
+		t.Errorf("newer listing did not supersede the negative entry: %v %q", r, e.v)
+	}
+}
+
+func TestMetaInvalidate(t *testing.T) {
+	m := NewMeta[ent](time.Minute, 10, 10)
+	m.PutListing("/", NewListing([]ent{{"d", ""}}, named))
+	m.PutListing("/d", NewListing([]ent{{"x", ""}}, named))
+	m.PutListing("/d/sub", NewListing([]ent{{"y", ""}}, named))
+	m.PutListing("/dd", NewListing([]ent{{"z", ""}}, named))
+	m.PutEntry("/d/sub/y", ent{"y", ""})
+	m.InvalidateTree("/d")
+	for _, dir := range []string{"/", "/d", "/d/sub"} {
+		if _, ok := m.Listing(dir); ok {
+			t.Errorf("listing of %s survived", dir)
+		}
+	}
+	if _, r := m.Lookup("/d/sub", "y"); r != Unknown {
+		t.Errorf("entry below the tree survived: %v", r)
+	}
+	if _, ok := m.Listing("/dd"); !ok {
+		t.Error("a sibling sharing the prefix was dropped")
+	}
+}
+
+func TestMetaExpiry(t *testing.T) {
+	m := NewMeta[ent](50*time.Millisecond, 10, 10)
+	m.PutListing("/d", NewListing([]ent{{"a", ""}}, named))
+	time.Sleep(120 * time.Millisecond)
+	if _, r := m.Lookup("/d", "a"); r != Unknown {
+		t.Errorf("entry outlived its TTL: %v", r)
+	}
+}
+
+func TestMetaDisabled(t *testing.T) {
+	m := NewMeta[ent](0, 10, 10)
+	m.PutListing("/d", NewListing([]ent{{"a", ""}}, named))
+	m.PutNegative("/d/b")
+	if _, r := m.Lookup("/d", "a"); r != Unknown {
+		t.Errorf("a cache with TTL 0 answered %v", r)
+	}
+}
+
+func TestJoinParent(t *testing.T) {
+	cases := []struct{ dir, name, joined, parent string }{
+		{"/", "a", "/a", "/"},
+		{"/a", "b", "/a/b", "/a"},
+		{"/a/", "..", "/a/..", "/a"},
+		{"/a b", "c d", "/a b/c d", "/a b"},
+	}
+	for _, c := range cases {
+		if got := Join(c.dir, c.name); got != c.joined {
+			t.Errorf("Join(%q, %q) = %q, want %q", c.dir, c.name, got, c.joined)
+		}
+		if got := Parent(c.joined); got != c.parent {
+			t.Errorf("Parent(%q) = %q, want %q", c.joined, got, c.parent)
+		}
+	}
+}
