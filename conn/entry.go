@@ -1,0 +1,51 @@
+package conn
+
+import (
+	"io/fs"
+	"time"
+)
+
+// EntryType says what kind of object a listing line describes.
+type EntryType uint8
+
+// The kinds of entries a listing can hold. Other covers devices, sockets and
+// whatever else a server reports that is neither a file, a directory nor a link.
+const (
+	TypeFile EntryType = iota
+	TypeDir
+	TypeSymlink
+	TypeOther
+)
+
+// String returns the lower-case name of the type, for logs.
+func (t EntryType) String() string {
+	switch t {
+	case TypeFile:
+		return "file"
+	case TypeDir:
+		return "dir"
+	case TypeSymlink:
+		return "symlink"
+	}
+	return "other"
+}
+
+// Entry is one name in a directory listing, as the server described it.
+// Fields a listing format does not carry are left at their zero value and
+// the matching Has* flag stays false, so fs can fill in defaults.
+type Entry struct {
+	// Name is the raw byte string the server sent: it may be any encoding.
+	Name string
+	Type EntryType
+	Size int64
+	// ModTime is in UTC. MLSD gives seconds; LIST gives minutes for recent
+	// files and only a day for old ones.
+	ModTime time.Time
+	// Perm holds the permission bits (fs.ModePerm plus setuid/setgid/sticky)
+	// when HasPerm is set.
+	Perm    fs.FileMode
+	HasPerm bool
+	HasTime bool
+	// Target is the symlink target for TypeSymlink, when the listing says it.
+	Target string
+}

@@ -1,0 +1,229 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+)
+
+const (
+	// skipLimit is how far ahead of its stream a read may land and still be
+	// served by reading and discarding the gap: cheaper than a new
+	// REST+RETR, which costs several round trips.
+	skipLimit = 256 << 10
+	// streamIdle is how long an unused stream keeps its session before the
+	// session goes back to the pool.
+	streamIdle = 5 * time.Second
+	// readAttempts bounds how often one read restarts a broken stream.
+	readAttempts = 3
+)
+
+// File reads one remote file at any offset. It keeps a RETR stream open
+// between reads, so that a file read front to back costs one transfer, and
+// restarts it with REST when a read lands elsewhere or the stream breaks.
+// The stream's session returns to the pool when the stream ends, after
+// streamIdle without reads, or when the pool needs it for someone else.
+type File struct {
+	p    *Pool
+	path string
+	last atomic.Int64 // unix nanoseconds of the last read, for reclaiming
+
+	mu   sync.Mutex
+	s    *Session      // guarded by mu; nil when no stream is open
+	resp *ftp.Response // guarded by mu
+	pos  int64         // guarded by mu; offset of the next byte of resp
+	idle *time.Timer   // guarded by mu
+}
+
+// FileReader reads a remote file at any offset. *File is the one
+// implementation; the interface lets fs be tested without a server.
+type FileReader interface {
+	// ReadAt fills b from off; it returns fewer bytes only at the end of
+	// the file, and 0, io.EOF past it.
+	ReadAt(ctx context.Context, b []byte, off int64) (int, error)
+	// Close releases the connection the reader holds, if any.
+	Close() error
+}
+
+// OpenFile returns a reader for path; it does no I/O until the first read.
+func (p *Pool) OpenFile(path string) FileReader {
+	return &File{p: p, path: path}
+}
+
+// ReadAt fills b from offset off. It returns fewer bytes than len(b) only at
+// the end of the file, with a nil error; 0, io.EOF past the end.
+func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last.Store(time.Now().UnixNano())
+	f.seek(off)
+	var err error
+	for attempt := 0; attempt < readAttempts; attempt++ {
+		var n int
+		n, err = f.readOnce(ctx, b, off)
+		if err == nil || n > 0 {
+			f.armIdle()
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		}
+		if !IsTransient(err) || ctx.Err() != nil {
+			break
+		}
+		f.p.cfg.Logger.Debug("restarting read", "path", f.path, "offset", off, "err", err)
+	}
+	return 0, err
+}
+
+// seek makes the stream, if any, positioned at off, or drops it.
+func (f *File) seek(off int64) {
+	if f.resp == nil || off == f.pos {
+		return
+	}
+	if gap := off - f.pos; gap > 0 && gap <= skipLimit {
+		n, err := io.CopyN(io.Discard, f.resp, gap)
+		f.pos += n
+		if err == nil {
+			return
+		}
+	}
+	f.dropStreamLocked(nil)
+}
+
+// readOnce reads from the open stream, opening one at off if needed. At
+// the end of the transfer it checks the server's final reply, so a transfer
+// the server aborted is an error and not a short file.
+func (f *File) readOnce(ctx context.Context, b []byte, off int64) (int, error) {
+	if f.resp == nil {
+		if err := f.openStream(ctx, off); err != nil {
+			return 0, err
+		}
+	}
+	n, err := io.ReadFull(f.resp, b)
+	f.pos += int64(n)
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		err = wrapErr("retr", f.path, f.resp.Close())
+		f.resp = nil
+		f.releaseSession(err)
+		if err != nil {
+			return 0, err // read again from off: the server's data is not trusted
+		}
+		return n, nil
+	default:
+		err = wrapErr("retr", f.path, err)
+		f.dropStreamLocked(err)
+		return 0, err
+	}
+}
+
+func (f *File) openStream(ctx context.Context, off int64) error {
+	s, err := f.p.get(ctx)
+	if err != nil {
+		return err
+	}
+	resp, err := s.c.RetrFrom(f.path, uint64(off))
+	if err != nil {
+		err = wrapErr("retr", f.path, err)
+		f.p.put(s, err)
+		return err
+	}
+	f.s, f.resp, f.pos = s, resp, off
+	f.p.track(f, true)
+	return nil
+}
+
+// dropStreamLocked abandons the open stream. The library waits for the
+// server's reply to the aborted transfer, which keeps the session in step.
+func (f *File) dropStreamLocked(cause error) {
+	if f.resp == nil {
+		return
+	}
+	closeErr := f.resp.Close()
+	f.resp = nil
+	if cause == nil {
+		cause = closeErr
+	}
+	f.releaseSession(wrapErr("retr", f.path, cause))
+}
+
+func (f *File) releaseSession(err error) {
+	if f.s == nil {
+		return
+	}
+	f.p.track(f, false)
+	f.p.put(f.s, err)
+	f.s = nil
+}
+
+// dropStream closes the stream from outside a read.
+func (f *File) dropStream() {
+	f.mu.Lock()
+	f.dropStreamLocked(nil)
+	f.mu.Unlock()
+}
+
+func (f *File) armIdle() {
+	if f.resp == nil {
+		return
+	}
+	if f.idle == nil {
+		f.idle = time.AfterFunc(streamIdle, f.dropStream)
+		return
+	}
+	f.idle.Reset(streamIdle)
+}
+
+// Close releases the stream and its session.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.idle != nil {
+		f.idle.Stop()
+	}
+	f.dropStreamLocked(nil)
+	return nil
+}
+
+// track records which files hold a session, so that reclaimStream can find
+// an idle one when the pool runs dry.
+func (p *Pool) track(f *File, holding bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if holding {
+		p.files[f] = struct{}{}
+	} else {
+		delete(p.files, f)
+	}
+}
+
+// reclaimStream closes the least recently used stream that is not inside a
+// read, giving its session back to the pool.
+func (p *Pool) reclaimStream() {
+	p.mu.Lock()
+	files := make([]*File, 0, len(p.files))
+	for f := range p.files {
+		files = append(files, f)
+	}
+	p.mu.Unlock()
+	sort.Slice(files, func(i, j int) bool { return files[i].last.Load() < files[j].last.Load() })
+	for _, f := range files {
+		if f.mu.TryLock() {
+			held := f.resp != nil
+			f.dropStreamLocked(nil)
+			f.mu.Unlock()
+			if held {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// MaxListEntries bounds one directory listing: a hostile or broken server
+// must not grow the process without bound.
+const MaxListEntries = 1 << 20
+
+// List returns the entries of the directory dir, an absolute path, with
+// "." and ".." left out.
+func (p *Pool) List(ctx context.Context, dir string) ([]Entry, error) {
+	var entries []Entry
+	err := p.do(ctx, "list", dir, func(s *Session) error {
+		var err error
+		entries, err = s.list(dir, p)
+		return err
+	})
+	return entries, err
+}
+
+// list runs MLSD, or LIST where the server lacks it. LIST takes options
+// and globs in its argument on many servers (a directory named "-l" or
+// "[a]" would be misread), so for LIST the session changes into the
+// directory and lists it without an argument.
+func (s *Session) list(dir string, p *Pool) ([]Entry, error) {
+	format, arg := formatMLSD, dir
+	if !s.mlsd {
+		format, arg = formatLIST, ""
+		if err := s.chdir(dir); err != nil {
+			return nil, err
+		}
+	}
+	parser := newListParser(format, time.Now(), MaxListEntries)
+	s.sink = parser
+	_, err := s.c.List(arg)
+	s.sink = nil
+	if cerr := parser.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, errListingTooLarge) {
+		return nil, &Error{Op: "list", Path: dir, Msg: "more than the limit of entries or an endless line", Err: ErrListingTooLarge}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n, sample := parser.Rejected(); n > 0 {
+		p.cfg.Logger.Warn("listing lines not understood", "dir", dir, "count", n, "first", sample)
+	}
+	entries := parser.Entries()
+	if format == formatMLSD && lacksLinkTargets(entries) {
+		if err := s.fillLinkTargets(dir, entries); err != nil {
+			p.cfg.Logger.Debug("no symlink targets", "dir", dir, "err", err)
+		}
+	}
+	return entries, nil
+}
+
+func lacksLinkTargets(entries []Entry) bool {
+	for _, e := range entries {
+		if e.Type == TypeSymlink && e.Target == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// fillLinkTargets asks LIST for what MLSD leaves out: pure-ftpd says
+// "type=OS.unix=slink:" and proftpd "type=OS.unix=symlink", neither with
+// the target, which LIST shows as "name -> target". It costs one more
+// listing, for directories that hold symlinks only.
+func (s *Session) fillLinkTargets(dir string, entries []Entry) error {
+	if err := s.chdir(dir); err != nil {
+		return err
+	}
+	parser := newListParser(formatLIST, time.Now(), MaxListEntries)
+	if err := s.rawList("LIST -a", parser); err != nil {
+		return err
+	}
+	if err := parser.Close(); err != nil {
+		return err
+	}
+	targets := map[string]string{}
+	for _, e := range parser.Entries() {
+		if e.Type == TypeSymlink {
+			targets[e.Name] = e.Target
+		}
+	}
+	for i := range entries {
+		if entries[i].Type == TypeSymlink && entries[i].Target == "" {
+			entries[i].Target = targets[entries[i].Name]
+		}
+	}
+	return nil
+}
+
+// chdir changes the session's directory unless it is there already.
+func (s *Session) chdir(dir string) error {
+	if s.cwd == dir {
+		return nil
+	}
+	s.cwd = ""
+	if err := s.c.ChangeDir(dir); err != nil {
+		return err
+	}
+	s.cwd = dir
+	return nil
+}
+
+// CheckDir reports whether dir exists and is a directory the user may
+// enter, by changing into it.
+func (p *Pool) CheckDir(ctx context.Context, dir string) error {
+	return p.do(ctx, "cwd", dir, func(s *Session) error { return s.chdir(dir) })
+}
+
+// Getwd returns the login directory, which a source without a path mounts.
+func (p *Pool) Getwd(ctx context.Context) (string, error) {
+	var wd string
+	err := p.do(ctx, "pwd", "", func(s *Session) error {
+		var err error
+		wd, err = s.c.CurrentDir()
+		return err
+	})
+	return wd, err
+}

@@ -1,0 +1,158 @@
+package conn
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// ctlConn wraps a session's control connection. jlaffaye/ftp sets no
+// deadlines, so a server that stops answering would hang a call forever:
+// ctlConn arms a deadline before every read and write. It also is the
+// transcript of the session: it logs each command and reply when debugging
+// (with the password masked), counts commands, and keeps the FEAT reply,
+// which the library parses but does not expose.
+type ctlConn struct {
+	net.Conn
+	timeout time.Duration
+	log     *slog.Logger // nil unless debug logging is on
+	cmds    *atomic.Int64
+
+	partial  []byte   // a reply line not yet complete
+	lastVerb string   // the verb of the last command sent
+	feat     []string // FEAT reply lines, once seen
+}
+
+func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atomic.Int64) *ctlConn {
+	if log != nil && !log.Enabled(context.Background(), slog.LevelDebug) {
+		log = nil
+	}
+	return &ctlConn{Conn: nc, timeout: timeout, log: log, cmds: cmds}
+}
+
+// Read reads replies under a deadline and records them.
+func (c *ctlConn) Read(b []byte) (int, error) {
+	if c.timeout > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	}
+	n, err := c.Conn.Read(b)
+	c.observe(b[:n])
+	return n, err
+}
+
+// Write sends commands under a deadline and records them.
+func (c *ctlConn) Write(b []byte) (int, error) {
+	if c.timeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
+	line := strings.TrimRight(string(b), "\r\n")
+	verb, _, _ := strings.Cut(line, " ")
+	c.lastVerb = strings.ToUpper(verb)
+	if c.cmds != nil {
+		c.cmds.Add(1)
+	}
+	if c.log != nil {
+		c.log.Debug("ftp send", "cmd", maskCommand(line))
+	}
+	return c.Conn.Write(b)
+}
+
+// observe splits what was read into reply lines.
+func (c *ctlConn) observe(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.partial = append(c.partial, b...)
+			return
+		}
+		line := string(append(c.partial, b[:i]...))
+		c.partial = c.partial[:0]
+		b = b[i+1:]
+		c.reply(strings.TrimRight(line, "\r"))
+	}
+}
+
+func (c *ctlConn) reply(line string) {
+	if c.log != nil {
+		c.log.Debug("ftp recv", "reply", line)
+	}
+	if c.lastVerb == "FEAT" {
+		c.feat = append(c.feat, line)
+	}
+}
+
+// maskCommand hides the argument of PASS (and ACCT, which carries a secret
+// as well) so that debug logs never show a password.
+func maskCommand(line string) string {
+	verb, _, found := strings.Cut(line, " ")
+	switch strings.ToUpper(verb) {
+	case "PASS", "ACCT":
+		if found {
+			return verb + " ****"
+		}
+	}
+	return line
+}
+
+// features parses the recorded FEAT reply into upper-case feature names
+// mapped to their parameters (RFC 2389: feature lines start with a space).
+func (c *ctlConn) features() map[string]string {
+	m := make(map[string]string)
+	for _, l := range c.feat {
+		if !strings.HasPrefix(l, " ") {
+			continue
+		}
+		name, param, _ := strings.Cut(strings.TrimSpace(l), " ")
+		m[strings.ToUpper(name)] = param
+	}
+	return m
+}
+
+// dataConn wraps a data connection with per-operation deadlines. While a
+// listing is running, sink is set: the first Read then streams the whole
+// transfer into it (our parser sees every raw line; the library's parser,
+// which drops lines it cannot read, sees none) and reports end of file.
+type dataConn struct {
+	net.Conn
+	timeout time.Duration
+	sink    io.Writer
+}
+
+// Read reads under a deadline, or drains into the sink.
+func (d *dataConn) Read(b []byte) (int, error) {
+	if d.sink != nil {
+		sink := d.sink
+		d.sink = nil
+		if _, err := io.Copy(sink, deadlineReader{d}); err != nil {
+			return 0, err
+		}
+		return 0, io.EOF
+	}
+	return d.read(b)
+}
+
+func (d *dataConn) read(b []byte) (int, error) {
+	if d.timeout > 0 {
+		_ = d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
+	}
+	return d.Conn.Read(b)
+}
+
+// Write writes under a deadline.
+func (d *dataConn) Write(b []byte) (int, error) {
+	if d.timeout > 0 {
+		_ = d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	}
+	return d.Conn.Write(b)
+}
+
+// deadlineReader hides dataConn's other methods from io.Copy, which would
+// otherwise pick WriterTo/ReaderFrom paths that skip the deadline.
+type deadlineReader struct{ d *dataConn }
+
+func (r deadlineReader) Read(b []byte) (int, error) { return r.d.read(b) }
