@@ -1,0 +1,73 @@
+package fs
+
+import (
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// typeBits returns the S_IFMT bits for an entry type. Entries that are
+// neither directories nor symlinks show as regular files: FTP can only
+// retrieve them.
+func typeBits(t conn.EntryType) uint32 {
+	switch t {
+	case conn.TypeDir:
+		return syscall.S_IFDIR
+	case conn.TypeSymlink:
+		return syscall.S_IFLNK
+	}
+	return syscall.S_IFREG
+}
+
+// perm returns the permission bits to show for e: the listed ones where the
+// listing has them, else 0755 for directories and 0644 for the rest, and
+// in both cases masked by the umask option if it was given.
+func (f *fsys) perm(e conn.Entry) uint32 {
+	var p uint32 = 0o644
+	if e.Type == conn.TypeDir {
+		p = 0o755
+	}
+	if e.Type == conn.TypeSymlink {
+		p = 0o777
+	}
+	if e.HasPerm {
+		p = uint32(e.Perm.Perm())
+	}
+	if f.opts.HasUmask {
+		if !e.HasPerm && e.Type != conn.TypeSymlink {
+			p = 0o666
+			if e.Type == conn.TypeDir {
+				p = 0o777
+			}
+		}
+		p &^= f.opts.Umask
+	}
+	return p
+}
+
+// fillAttr fills a FUSE attribute block from a listing entry. Nlink is 1
+// for directories too: find(1) takes a link count of 2 or more as the
+// number of subdirectories, which FTP cannot tell, and 1 disables that.
+func (f *fsys) fillAttr(e conn.Entry, a *fuse.Attr) {
+	a.Mode = typeBits(e.Type) | f.perm(e)
+	a.Nlink = 1
+	a.Owner = fuse.Owner{Uid: f.opts.UID, Gid: f.opts.GID}
+	a.Size = uint64(max(e.Size, 0))
+	if e.Type == conn.TypeSymlink {
+		a.Size = uint64(len(e.Target))
+	}
+	a.Blocks = (a.Size + 511) / 512
+	a.Blksize = 4096
+	t := f.mounted
+	if e.HasTime {
+		t = e.ModTime
+	}
+	a.SetTimes(&t, &t, &t)
+}
+
+// rootAttr describes the mount root, which no listing names.
+func (f *fsys) rootAttr(a *fuse.Attr) {
+	f.fillAttr(conn.Entry{Type: conn.TypeDir}, a)
+}

@@ -1,0 +1,51 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	iofs "io/fs"
+	"syscall"
+
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// errNotExist is what lookups in a listing return for a missing name.
+var errNotExist = iofs.ErrNotExist
+
+// errnoTable maps the sentinels conn's errors unwrap to. Order matters: a
+// transient failure that carries no other meaning is an I/O error.
+var errnoTable = []struct {
+	err   error
+	errno syscall.Errno
+}{
+	{context.Canceled, syscall.EINTR},
+	{iofs.ErrNotExist, syscall.ENOENT},
+	{iofs.ErrPermission, syscall.EACCES},
+	{iofs.ErrExist, syscall.EEXIST},
+	{iofs.ErrInvalid, syscall.EINVAL},
+	{conn.ErrNoSpace, syscall.ENOSPC},
+	{conn.ErrNotSupported, syscall.ENOTSUP},
+}
+
+// errno is the one place where errors become errno. go-fuse's own ToErrno
+// compares with == and answers ENOSYS for anything it does not know, which
+// would show a wrapped FTP error as "function not implemented". Whatever
+// does not map is logged once here, with the operation and path, as EIO.
+func (f *fsys) errno(op, path string, err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	if en, ok := err.(syscall.Errno); ok {
+		return en // fs's own verdict; an errno wrapped inside a network error is not
+	}
+	for _, m := range errnoTable {
+		if errors.Is(err, m.err) {
+			if m.errno != syscall.ENOENT {
+				f.log.Debug("operation failed", "op", op, "path", path, "err", err)
+			}
+			return m.errno
+		}
+	}
+	f.log.Warn("operation failed", "op", op, "path", path, "err", err)
+	return syscall.EIO
+}

@@ -1,0 +1,198 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// fakeRemote serves an in-memory tree: directory path -> entries, file
+// path -> contents. It counts listings.
+type fakeRemote struct {
+	mu    sync.Mutex
+	dirs  map[string][]conn.Entry
+	files map[string]string
+	lists atomic.Int64
+}
+
+func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error) {
+	r.lists.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ents, ok := r.dirs[dir]
+	if !ok {
+		return nil, &conn.Error{Op: "list", Path: dir, Code: 550, Msg: "No such file or directory"}
+	}
+	return ents, nil
+}
+
+func (r *fakeRemote) OpenFile(path string) conn.FileReader {
+	return &fakeFile{r: r, path: path}
+}
+
+type fakeFile struct {
+	r    *fakeRemote
+	path string
+}
+
+func (f *fakeFile) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
+	f.r.mu.Lock()
+	data, ok := f.r.files[f.path]
+	f.r.mu.Unlock()
+	if !ok {
+		return 0, &conn.Error{Op: "retr", Path: f.path, Code: 550, Msg: "No such file"}
+	}
+	if off >= int64(len(data)) {
+		return 0, io.EOF
+	}
+	return copy(b, data[off:]), nil
+}
+
+func (f *fakeFile) Close() error { return nil }
+
+// testMount mounts r in-process on a temporary directory.
+func testMount(t *testing.T, r Remote, ttl time.Duration) string {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("fs mount tests run as root (direct mount)")
+	}
+	mnt := t.TempDir()
+	srv, err := Mount(mnt, r, Options{Source: "fake:/", RemoteRoot: "/", CacheTTL: ttl, UID: 7, GID: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(5 * time.Second); err != nil {
+			t.Errorf("unmount: %v", err)
+			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
+	})
+	return mnt
+}
+
+func bigRemote(n int) *fakeRemote {
+	r := &fakeRemote{dirs: map[string][]conn.Entry{}, files: map[string]string{}}
+	r.dirs["/"] = []conn.Entry{{Name: "d", Type: conn.TypeDir}, {Name: "hello", Type: conn.TypeFile, Size: 6},
+		{Name: "ln", Type: conn.TypeSymlink, Target: "hello"}}
+	r.files["/hello"] = "hello\n"
+	for i := 0; i < n; i++ {
+		r.dirs["/d"] = append(r.dirs["/d"], conn.Entry{Name: fmt.Sprintf("f%04d", i), Type: conn.TypeFile, Size: int64(i)})
+	}
+	return r
+}
+
+// TestListingServesLookups checks that listing a directory and stating
+// every entry, as ls -l does, costs one listing, even with caching off.
+func TestListingServesLookups(t *testing.T) {
+	for _, ttl := range []time.Duration{0, time.Minute} {
+		t.Run(ttl.String(), func(t *testing.T) {
+			r := bigRemote(500)
+			mnt := testMount(t, r, ttl)
+			if _, err := os.Stat(filepath.Join(mnt, "d")); err != nil {
+				t.Fatal(err)
+			}
+			before := r.lists.Load()
+			ents, err := os.ReadDir(filepath.Join(mnt, "d"))
+			if err != nil || len(ents) != 500 {
+				t.Fatalf("ReadDir: %d entries, %v", len(ents), err)
+			}
+			for _, e := range ents {
+				fi, err := e.Info()
+				if err != nil || fi.Size() != int64(atoi(t, strings.TrimPrefix(e.Name(), "f"))) {
+					t.Fatalf("%s: %v %v", e.Name(), fi, err)
+				}
+			}
+			// With caching off a listing still serves for a second.
+			if n := r.lists.Load() - before; n != 1 && (ttl > 0 || n > 2) {
+				t.Errorf("%d listings for readdir plus stats, want 1", n)
+			}
+		})
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestNegativeLookupsAreCached(t *testing.T) {
+	r := bigRemote(3)
+	mnt := testMount(t, r, time.Minute)
+	for i := 0; i < 20; i++ {
+		if _, err := os.Stat(filepath.Join(mnt, fmt.Sprintf("missing%d", i))); !errors.Is(err, iofs.ErrNotExist) {
+			t.Fatalf("stat of a missing file: %v", err)
+		}
+	}
+	if n := r.lists.Load(); n != 1 {
+		t.Errorf("%d listings for 20 missing names, want 1", n)
+	}
+}
+
+func TestAttributesAndRead(t *testing.T) {
+	r := bigRemote(0)
+	mnt := testMount(t, r, time.Minute)
+	fi, err := os.Lstat(filepath.Join(mnt, "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Size() != 6 || fi.Mode().Perm() != 0o644 || st.Uid != 7 || st.Gid != 8 || st.Nlink != 1 {
+		t.Errorf("attributes: size %d mode %v uid %d gid %d nlink %d", fi.Size(), fi.Mode(), st.Uid, st.Gid, st.Nlink)
+	}
+	if b, err := os.ReadFile(filepath.Join(mnt, "hello")); err != nil || string(b) != "hello\n" {
+		t.Errorf("read: %q, %v", b, err)
+	}
+	if target, err := os.Readlink(filepath.Join(mnt, "ln")); err != nil || target != "hello" {
+		t.Errorf("readlink: %q, %v", target, err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "hello"), []byte("x"), 0o644); !errors.Is(err, iofs.ErrPermission) {
+		t.Errorf("write: %v, want EACCES until writing is supported", err)
+	}
+	if _, err := os.ReadDir(filepath.Join(mnt, "nodir")); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("readdir of a missing dir: %v", err)
+	}
+}
+
+func TestErrno(t *testing.T) {
+	f := newFsys(&fakeRemote{}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cases := []struct {
+		err  error
+		want syscall.Errno
+	}{
+		{&conn.Error{Code: 550, Msg: "No such file"}, syscall.ENOENT},
+		{&conn.Error{Code: 550, Msg: "Permission denied"}, syscall.EACCES},
+		{&conn.Error{Code: 552, Msg: "Quota"}, syscall.ENOSPC},
+		{&conn.Error{Code: 502, Msg: "Not implemented"}, syscall.ENOTSUP},
+		{&conn.Error{Code: 421, Msg: "Bye"}, syscall.EIO},
+		{&conn.Error{Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}, Msg: "reset"}, syscall.EIO},
+		{fmt.Errorf("wrapped: %w", &conn.Error{Code: 553, Msg: "bad name"}), syscall.EACCES},
+		{context.Canceled, syscall.EINTR},
+		{syscall.EROFS, syscall.EROFS},
+		{errors.New("anything else"), syscall.EIO},
+	}
+	for _, c := range cases {
+		if got := f.errno("op", "/p", c.err); got != c.want {
+			t.Errorf("errno(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}

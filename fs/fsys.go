@@ -1,0 +1,137 @@
+package fs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// Options shape the mounted tree.
+type Options struct {
+	// Source names the mount in the mount table, e.g. "host:/pub".
+	Source string
+	// RemoteRoot is the absolute server path shown at the mount point.
+	RemoteRoot string
+	// CacheTTL is how long listings and attributes are trusted, in ftpfs
+	// and in the kernel. Zero turns the kernel's caching off; ftpfs still
+	// reuses a listing for minListingTTL.
+	CacheTTL time.Duration
+	// UID and GID own every file, as FTP carries no usable ownership.
+	UID, GID uint32
+	// Umask, when set, replaces the server's permission bits' masking:
+	// files show 0666&^Umask or their listed mode &^Umask.
+	Umask    uint32
+	HasUmask bool
+	// ReadOnly mounts the tree read-only.
+	ReadOnly bool
+	// AllowOther and DefaultPermissions are the FUSE options of those
+	// names: let other users in, and let the kernel check permissions.
+	AllowOther         bool
+	DefaultPermissions bool
+	// Logger receives warnings and, at debug level, operations.
+	Logger *slog.Logger
+}
+
+// fsys is the state shared by every node of one mount.
+type fsys struct {
+	remote  Remote
+	opts    Options
+	meta    *cache.Meta[conn.Entry]
+	inodes  *inodeTable
+	log     *slog.Logger
+	mounted time.Time
+
+	// inflight merges concurrent fetches of one listing.
+	mu       sync.Mutex
+	inflight map[string]*fetch // guarded by mu
+}
+
+// fetch is one listing being fetched; waiters block on done.
+type fetch struct {
+	done chan struct{}
+	l    *cache.Listing[conn.Entry]
+	err  error
+}
+
+const (
+	maxCachedDirs    = 4096
+	maxCachedEntries = 65536
+	// minListingTTL is how long ftpfs reuses a listing even with caching
+	// off: `ls -l` stats every name right after reading the directory, and
+	// a listing per stat would cost a round trip per entry.
+	minListingTTL = time.Second
+)
+
+func newFsys(remote Remote, opts Options) *fsys {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &fsys{
+		remote:   remote,
+		opts:     opts,
+		meta:     cache.NewMeta[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries),
+		inodes:   newInodeTable(),
+		log:      opts.Logger,
+		mounted:  time.Now(),
+		inflight: map[string]*fetch{},
+	}
+}
+
+func entryName(e conn.Entry) string { return e.Name }
+
+// listing returns the listing of dir from the cache or the server. Callers
+// asking for the same directory at once share one fetch.
+func (f *fsys) listing(ctx context.Context, dir string) (*cache.Listing[conn.Entry], error) {
+	if l, ok := f.meta.Listing(dir); ok {
+		return l, nil
+	}
+	f.mu.Lock()
+	if w, ok := f.inflight[dir]; ok {
+		f.mu.Unlock()
+		select {
+		case <-w.done:
+			return w.l, w.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	w := &fetch{done: make(chan struct{})}
+	f.inflight[dir] = w
+	f.mu.Unlock()
+
+	entries, err := f.remote.List(context.WithoutCancel(ctx), dir)
+	if err == nil {
+		w.l = cache.NewListing(entries, entryName)
+		f.meta.PutListing(dir, w.l)
+	}
+	w.err = err
+	f.mu.Lock()
+	delete(f.inflight, dir)
+	f.mu.Unlock()
+	close(w.done)
+	return w.l, w.err
+}
+
+// lookup returns the entry called name in dir.
+func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, error) {
+	switch e, r := f.meta.Lookup(dir, name); r {
+	case cache.Found:
+		return e, nil
+	case cache.Absent:
+		return conn.Entry{}, errNotExist
+	}
+	l, err := f.listing(ctx, dir)
+	if err != nil {
+		return conn.Entry{}, err
+	}
+	e, ok := l.Get(name)
+	if !ok {
+		f.meta.PutNegative(cache.Join(dir, name))
+		return conn.Entry{}, errNotExist
+	}
+	return e, nil
+}

@@ -1,0 +1,138 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// node is what directories, files and symlinks share: the mount's state
+// and the entry last seen for this path.
+type node struct {
+	fusefs.Inode
+	fs *fsys
+
+	mu    sync.Mutex
+	entry conn.Entry // guarded by mu
+}
+
+// rel returns the node's path below the mount root, "" for the root. A
+// node whose ancestor was removed gets a path that exists nowhere.
+func (n *node) rel() string {
+	return n.Path(n.Root())
+}
+
+// remotePath returns the node's absolute path on the server.
+func (n *node) remotePath() string {
+	rel := n.rel()
+	if rel == "" {
+		return n.fs.opts.RemoteRoot
+	}
+	return cache.Join(n.fs.opts.RemoteRoot, rel)
+}
+
+func (n *node) setEntry(e conn.Entry) {
+	n.mu.Lock()
+	n.entry = e
+	n.mu.Unlock()
+}
+
+func (n *node) getEntry() conn.Entry {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.entry
+}
+
+// OnAdd records the node's inode number as taken.
+func (n *node) OnAdd(ctx context.Context) {
+	n.fs.inodes.add(&n.Inode)
+}
+
+// OnForget releases the node's inode number.
+func (n *node) OnForget() {
+	n.fs.inodes.forget(&n.Inode)
+}
+
+// Getattr refreshes the node's entry from its parent's listing (cached or
+// fetched) and reports it.
+func (n *node) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if n.IsRoot() {
+		n.fs.rootAttr(&out.Attr)
+		out.SetTimeout(n.fs.opts.CacheTTL)
+		return 0
+	}
+	p := n.remotePath()
+	e, err := n.fs.lookup(ctx, cache.Parent(p), baseName(p))
+	if err != nil {
+		return n.fs.errno("getattr", p, err)
+	}
+	n.setEntry(e)
+	n.fs.fillAttr(e, &out.Attr)
+	out.SetTimeout(n.fs.opts.CacheTTL)
+	return 0
+}
+
+// Statfs reports a large, mostly free filesystem: FTP cannot tell the
+// server's free space, and a zero here makes file managers refuse to copy.
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	const bsize = 4096
+	out.Bsize = bsize
+	out.Frsize = bsize
+	out.Blocks = 1 << 40 / bsize
+	out.Bfree = out.Blocks
+	out.Bavail = out.Blocks
+	out.Files = 1 << 20
+	out.Ffree = 1 << 20
+	out.NameLen = 255
+	return 0
+}
+
+func baseName(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+// newChild returns the node for the entry e called name in parent: the live
+// child if it is still of the same type, else a new node.
+func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, name string, e conn.Entry, out *fuse.EntryOut) *fusefs.Inode {
+	f.fillAttr(e, &out.Attr)
+	out.SetEntryTimeout(f.opts.CacheTTL)
+	out.SetAttrTimeout(f.opts.CacheTTL)
+	mode := typeBits(e.Type)
+	if ch := parent.GetChild(name); ch != nil && ch.StableAttr().Mode == mode {
+		if n, ok := ch.Operations().(interface{ setEntry(conn.Entry) }); ok {
+			n.setEntry(e)
+		}
+		return ch
+	}
+	rel := name
+	if p := parent.Path(parent.Root()); p != "" {
+		rel = p + "/" + name
+	}
+	var ops fusefs.InodeEmbedder
+	var n *node
+	switch e.Type {
+	case conn.TypeDir:
+		d := &dirNode{}
+		ops, n = d, &d.node
+	case conn.TypeSymlink:
+		l := &symlinkNode{}
+		ops, n = l, &l.node
+	default:
+		fl := &fileNode{}
+		ops, n = fl, &fl.node
+	}
+	n.fs, n.entry = f, e
+	ino := f.inodes.number(parent.Root(), rel, mode)
+	return parent.NewInode(ctx, ops, fusefs.StableAttr{Mode: mode, Ino: ino})
+}
