@@ -1,0 +1,182 @@
+// Command ftpfs mounts a directory of an FTP server as a local filesystem.
+//
+//	ftpfs [-f] [-o opt[,opt...]] SOURCE MOUNTPOINT [-o opt[,opt...]]
+//
+// It parses the command line, finds credentials, checks the server and the
+// remote directory, mounts, and unmounts on SIGINT or SIGTERM. Everything
+// else lives in the packages fs, conn and cache.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/ftpfs/ftpfs/conn"
+	"github.com/ftpfs/ftpfs/fs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run returns the exit status: 0 after a clean unmount, 1 when the mount
+// could not be made, 2 for a bad command line.
+func run(args []string) int {
+	o, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ftpfs: %v\nTry 'ftpfs --help'.\n", err)
+		return 2
+	}
+	switch {
+	case o.help:
+		fmt.Print(usage)
+		return 0
+	case o.version:
+		fmt.Printf("ftpfs %s (%s)\n", version, runtime.Version())
+		return 0
+	}
+	log := newLogger(o.debug)
+	srv, pool, err := mount(o, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ftpfs: %v\n", err)
+		return 1
+	}
+	return serve(o, srv, pool, log)
+}
+
+func newLogger(debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// mount connects, logs in, checks the remote directory and mounts it. On
+// any failure nothing is left mounted or connected.
+func mount(o *options, log *slog.Logger) (*fs.Server, *conn.Pool, error) {
+	if err := checkMountpoint(o.mountpoint); err != nil {
+		return nil, nil, err
+	}
+	user, password, err := credentials(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := conn.Config{
+		Host: o.host, Port: o.port, User: user, Password: password,
+		Timeout: o.timeout, Connections: o.connections, Logger: log,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout(o))
+	defer cancel()
+	pool, err := conn.Open(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := remoteRoot(ctx, o, pool)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	srv, err := fs.Mount(o.mountpoint, pool, fsOptions(o, root, log))
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return srv, pool, nil
+}
+
+func connectTimeout(o *options) time.Duration {
+	if o.timeout > 0 {
+		return 2 * o.timeout
+	}
+	return 2 * conn.DefaultTimeout
+}
+
+func checkMountpoint(mnt string) error {
+	fi, err := os.Stat(mnt)
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("mountpoint %s: not a directory", mnt)
+	}
+	return nil
+}
+
+// remoteRoot resolves the remote path against the login directory and
+// checks that it is a directory.
+func remoteRoot(ctx context.Context, o *options, pool *conn.Pool) (string, error) {
+	root := o.remotePath
+	if !o.absolute {
+		wd, err := pool.Getwd(ctx)
+		if err != nil {
+			return "", err
+		}
+		root = path.Join(wd, root)
+	}
+	root = path.Clean("/" + root)
+	if err := pool.CheckDir(ctx, root); err != nil {
+		return "", fmt.Errorf("remote directory %s: %w", root, err)
+	}
+	return root, nil
+}
+
+func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
+	fo := fs.Options{
+		Source:             o.source,
+		RemoteRoot:         root,
+		CacheTTL:           o.cacheTTL,
+		UID:                uint32(os.Getuid()),
+		GID:                uint32(os.Getgid()),
+		ReadOnly:           o.readOnly,
+		AllowOther:         o.allowOther,
+		DefaultPermissions: o.defaultPermissions,
+		Logger:             log,
+	}
+	if o.uid >= 0 {
+		fo.UID = uint32(o.uid)
+	}
+	if o.gid >= 0 {
+		fo.GID = uint32(o.gid)
+	}
+	if o.umask >= 0 {
+		fo.Umask, fo.HasUmask = uint32(o.umask), true
+	}
+	return fo
+}
+
+// serve waits for the filesystem to be unmounted, by umount(8) or by a
+// signal, and then closes the connections.
+func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger) int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	log.Debug("mounted", "source", o.source, "mountpoint", o.mountpoint)
+	status := 0
+	select {
+	case <-done:
+	case sig := <-sigs:
+		log.Info("unmounting", "signal", sig.String())
+		if err := srv.Unmount(5 * time.Second); err != nil {
+			log.Warn("unmount failed; detaching lazily", "err", err)
+			if err := lazyUnmount(o.mountpoint); err != nil {
+				log.Error("lazy unmount failed", "err", err)
+				status = 1
+			}
+		}
+	}
+	signal.Stop(sigs)
+	pool.Close()
+	return status
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options is everything the command line says, before credentials are
+// looked up. Zero values mean "not given".
+type options struct {
+	foreground bool
+	help       bool
+	version    bool
+
+	source     string // as typed, for the mount table
+	host       string
+	port       int
+	portSet    bool
+	remotePath string // "" means the login directory
+	absolute   bool   // remotePath is absolute, not relative to the login directory
+	user       string
+	password   string // from the URL only
+	hasURLPass bool
+	mountpoint string
+
+	passwordFile string
+	cacheTTL     time.Duration
+	connections  int
+	timeout      time.Duration
+	debug        bool
+	readOnly     bool
+
+	allowOther         bool
+	defaultPermissions bool
+	uid, gid           int64 // -1 when not given
+	umask              int64 // -1 when not given
+}
+
+// Defaults for options that have one.
+const (
+	defaultPort     = 21
+	defaultCacheTTL = 30 * time.Second
+)
+
+// ignoredOptions are mount options that mount(8) and mount.fuse3 pass
+// along, or that only matter to them; ftpfs accepts and ignores them.
+var ignoredOptions = map[string]bool{
+	"rw": true, "dev": true, "nodev": true, "suid": true, "nosuid": true,
+	"exec": true, "noexec": true, "atime": true, "noatime": true,
+	"relatime": true, "norelatime": true, "strictatime": true, "diratime": true,
+	"nodiratime": true, "async": true, "sync": true, "auto": true, "noauto": true,
+	"user": true, "nouser": true, "users": true, "defaults": true,
+	"_netdev": true, "nofail": true,
+}
+
+// parseArgs reads the command line: flags and -o options may come before
+// or after SOURCE and MOUNTPOINT, as mount(8) passes -o last.
+func parseArgs(args []string) (*options, error) {
+	o := &options{port: defaultPort, cacheTTL: defaultCacheTTL, uid: -1, gid: -1, umask: -1}
+	var pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-h" || a == "--help":
+			o.help = true
+		case a == "-V" || a == "--version":
+			o.version = true
+		case a == "-f":
+			o.foreground = true
+		case a == "-d":
+			o.debug, o.foreground = true, true
+		case a == "-o":
+			if i+1 >= len(args) {
+				return nil, errors.New("-o needs an argument")
+			}
+			i++
+			if err := o.parseOptions(args[i]); err != nil {
+				return nil, err
+			}
+		case strings.HasPrefix(a, "-o"):
+			if err := o.parseOptions(a[2:]); err != nil {
+				return nil, err
+			}
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			return nil, fmt.Errorf("unknown flag %s", a)
+		default:
+			pos = append(pos, a)
+		}
+	}
+	if o.help || o.version {
+		return o, nil
+	}
+	if len(pos) != 2 {
+		return nil, fmt.Errorf("need SOURCE and MOUNTPOINT, got %d argument(s)", len(pos))
+	}
+	o.mountpoint = pos[1]
+	if err := o.parseSource(pos[0]); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// parseOptions reads one comma-separated -o list.
+func (o *options) parseOptions(list string) error {
+	for _, kv := range strings.Split(list, ",") {
+		if kv == "" {
+			continue
+		}
+		key, val, hasVal := strings.Cut(kv, "=")
+		if err := o.setOption(key, val, hasVal); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *options) setOption(key, val string, hasVal bool) error {
+	if setFlag, ok := o.flagOptions()[key]; ok {
+		if hasVal {
+			return fmt.Errorf("option %s takes no value", key)
+		}
+		*setFlag = true
+		return nil
+	}
+	// mount(8)'s valueless "user" is not our user=NAME.
+	if !hasVal && ignoredOptions[key] || strings.HasPrefix(key, "x-") || key == "comment" {
+		return nil
+	}
+	if !hasVal {
+		if _, known := o.valueOptions()[key]; known {
+			return fmt.Errorf("option %s needs a value (%s=...)", key, key)
+		}
+		return fmt.Errorf("unknown option %q", key)
+	}
+	set, ok := o.valueOptions()[key]
+	if !ok {
+		return fmt.Errorf("unknown option %q", key)
+	}
+	if err := set(val); err != nil {
+		return fmt.Errorf("option %s=%s: %w", key, val, err)
+	}
+	return nil
+}
+
+func (o *options) flagOptions() map[string]*bool {
+	return map[string]*bool{
+		"debug":               &o.debug,
+		"ro":                  &o.readOnly,
+		"allow_other":         &o.allowOther,
+		"default_permissions": &o.defaultPermissions,
+	}
+}
+
+func (o *options) valueOptions() map[string]func(string) error {
+	return map[string]func(string) error{
+		"port": func(v string) error {
+			o.portSet = true
+			return parseInt(v, 1, 65535, 10, func(n int64) { o.port = int(n) })
+		},
+		"user":          func(v string) error { o.user = v; return nil },
+		"password_file": func(v string) error { o.passwordFile = v; return nil },
+		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
+		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },
+		"connections": func(v string) error {
+			return parseInt(v, 1, 64, 10, func(n int64) { o.connections = int(n) })
+		},
+		"uid":   func(v string) error { return parseInt(v, 0, 1<<32-1, 10, func(n int64) { o.uid = n }) },
+		"gid":   func(v string) error { return parseInt(v, 0, 1<<32-1, 10, func(n int64) { o.gid = n }) },
+		"umask": func(v string) error { return parseInt(v, 0, 0o777, 8, func(n int64) { o.umask = n }) },
+	}
+}
+
+func parseInt(v string, lo, hi int64, base int, set func(int64)) error {
+	n, err := strconv.ParseInt(v, base, 64)
+	if err != nil || n < lo || n > hi {
+		if base == 8 {
+			return fmt.Errorf("not an octal number from %o to %o", lo, hi)
+		}
+		return fmt.Errorf("not a number from %d to %d", lo, hi)
+	}
+	set(n)
+	return nil
+}
+
+func parseSeconds(v string, zeroOK bool, d *time.Duration) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1e6 || (!zeroOK && f == 0) {
+		return errors.New("not a number of seconds")
+	}
+	*d = time.Duration(f * float64(time.Second))
+	return nil
+}
+
+// parseSource reads host:/path (sshfs style; an empty path means the login
+// directory, a relative one is relative to it) or an ftp:// URL.
+func (o *options) parseSource(src string) error {
+	o.source = src
+	if strings.Contains(src, "://") {
+		return o.parseURL(src)
+	}
+	host, p, err := splitHostPath(src)
+	if err != nil {
+		return err
+	}
+	o.host, o.remotePath = host, p
+	o.absolute = strings.HasPrefix(p, "/")
+	return nil
+}
+
+// splitHostPath splits at the first colon outside brackets, so that an
+// IPv6 address is written [::1]:/path.
+func splitHostPath(src string) (host, path string, err error) {
+	rest := src
+	if strings.HasPrefix(src, "[") {
+		end := strings.Index(src, "]")
+		if end < 0 {
+			return "", "", fmt.Errorf("source %q: unclosed [", src)
+		}
+		host, rest = src[1:end], src[end+1:]
+		if !strings.HasPrefix(rest, ":") {
+			return "", "", fmt.Errorf("source %q: expected host:/path", src)
+		}
+		return host, rest[1:], nil
+	}
+	host, path, ok := strings.Cut(rest, ":")
+	if !ok || host == "" {
+		return "", "", fmt.Errorf("source %q: expected host:/path or ftp://host/path", src)
+	}
+	return host, path, nil
+}
+
+// parseURL reads ftp://[user[:password]@]host[:port][/path]. As in RFC 1738
+// and curl, the path is relative to the login directory; a path that starts
+// with %2F (or a second slash) is absolute.
+func (o *options) parseURL(src string) error {
+	u, err := url.Parse(src)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if u.Scheme != "ftp" {
+		return fmt.Errorf("source %q: unsupported scheme %q (want ftp://)", redactURL(u), u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("source %q: no host", redactURL(u))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("source %q: a query or fragment has no meaning here", redactURL(u))
+	}
+	o.host = u.Hostname()
+	if ps := u.Port(); ps != "" && !o.portSet { // -o port= overrides
+		if err := parseInt(ps, 1, 65535, 10, func(n int64) { o.port = int(n) }); err != nil {
+			return fmt.Errorf("source port %s: %w", ps, err)
+		}
+	}
+	if u.User != nil {
+		o.user = u.User.Username()
+		o.password, o.hasURLPass = u.User.Password()
+	}
+	p := strings.TrimPrefix(u.Path, "/")
+	o.remotePath = p
+	o.absolute = strings.HasPrefix(p, "/")
+	o.source = redactURL(u)
+	return nil
+}
+
+// redactURL renders u without its password, for messages and the mount
+// table.
+func redactURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
+	return c.String()
+}
+
+// addr returns host:port for messages.
+func (o *options) addr() string {
+	return net.JoinHostPort(o.host, strconv.Itoa(o.port))
+}

@@ -1,0 +1,40 @@
+package main
+
+const usage = `Usage: ftpfs [-f] [-o opt[,opt...]] SOURCE MOUNTPOINT [-o opt[,opt...]]
+
+Mount a directory of an FTP server at MOUNTPOINT.
+
+SOURCE is host:/path (an absolute path; host: alone or host:path mean the
+login directory or a path relative to it), or a URL
+ftp://[user[:password]@]host[:port][/path] whose path is relative to the
+login directory (ftp://host//abs or ftp://host/%2Fabs for an absolute one).
+
+Flags:
+  -f               stay in the foreground (the default for now)
+  -d               same as -o debug
+  -o opt,...       mount options, see below; may be given more than once
+  -h, --help       show this help
+  -V, --version    show the version
+
+Options:
+  port=N              server port (default 21; overrides a URL's port)
+  user=NAME           login name (default anonymous)
+  password_file=PATH  read the password from the first line of PATH
+  cache_timeout=SECS  how long listings and attributes are trusted (default 30; 0 = never)
+  connections=N       most control connections at once (default 4)
+  timeout=SECS        bound on every network operation (default 30)
+  debug               log every FTP command and reply (passwords masked)
+  ro                  mount read-only
+  allow_other         let other users access the mount
+  default_permissions let the kernel check permissions against the modes shown
+  uid=N, gid=N        owner shown for every file (default: the mounting user)
+  umask=OOO           mask applied to the modes shown (octal)
+Options mount(8) passes (rw, dev, suid, exec, noatime, _netdev, x-*...) are accepted
+and ignored.
+
+Password, first found: the URL, password_file, $FTPFS_PASSWORD, ~/.netrc;
+without a user, the login is anonymous.
+
+Unmount with 'umount MOUNTPOINT' (root), 'fusermount3 -u MOUNTPOINT', or by
+sending SIGINT or SIGTERM to ftpfs.
+`
