@@ -1,0 +1,148 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runFtpfs runs the ftpfs binary to completion with a deadline and returns
+// its exit code and output.
+func runFtpfs(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("ftpfs: %v", err)
+	return 0, ""
+}
+
+// TestMountFailures checks that each bad input gives one line naming the
+// cause, a non-zero exit, and no mount.
+func TestMountFailures(t *testing.T) {
+	RequireFUSE(t)
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	closed := closedPort(t)
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := "port=" + strconv.Itoa(srv.Port)
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"wrong password", []string{"FTPFS_PASSWORD=wrong"}, []string{"127.0.0.1:", "MNT", "-o", port + ",user=ftpfs"}, "530"},
+		{"closed port", nil, []string{"127.0.0.1:", "MNT", "-o", "port=" + strconv.Itoa(closed)}, "connection refused"},
+		{"missing remote dir", []string{"FTPFS_PASSWORD=secret"}, []string{"127.0.0.1:/no/such/dir", "MNT", "-o", port + ",user=ftpfs"}, "/no/such/dir"},
+		{"unknown option", nil, []string{"127.0.0.1:", "MNT", "-o", "bogus=1"}, `unknown option "bogus"`},
+		{"bad number", nil, []string{"127.0.0.1:", "MNT", "-o", "connections=lots"}, "connections=lots"},
+		{"missing mountpoint", nil, []string{"127.0.0.1:", "/no/such/mountpoint"}, "mountpoint"},
+		{"mountpoint is a file", nil, []string{"127.0.0.1:", notDir}, "not a directory"},
+		{"no source", nil, []string{"MNT"}, "need SOURCE and MOUNTPOINT"},
+		{"bad URL scheme", nil, []string{"http://127.0.0.1/", "MNT"}, "unsupported scheme"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mnt := t.TempDir()
+			args := make([]string, len(c.args))
+			for i, a := range c.args {
+				args[i] = strings.ReplaceAll(a, "MNT", mnt)
+			}
+			code, out := runFtpfs(t, c.env, append([]string{"-f"}, args...)...)
+			if code == 0 {
+				t.Fatalf("exit 0, want failure; output:\n%s", out)
+			}
+			if !strings.Contains(out, c.want) {
+				t.Errorf("output %q does not say %q", out, c.want)
+			}
+			if strings.Count(strings.TrimSpace(out), "\n") > 1 {
+				t.Errorf("more than a short message:\n%s", out)
+			}
+			if IsMounted(mnt) {
+				t.Errorf("%s left mounted", mnt)
+				_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+			}
+		})
+	}
+}
+
+func closedPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+// TestHelpAndVersion checks the informational flags.
+func TestHelpAndVersion(t *testing.T) {
+	code, out := runFtpfs(t, nil, "--help")
+	if code != 0 || !strings.Contains(out, "Usage: ftpfs") || !strings.Contains(out, "cache_timeout=") {
+		t.Errorf("--help: exit %d\n%s", code, out)
+	}
+	code, out = runFtpfs(t, nil, "--version")
+	if code != 0 || !strings.HasPrefix(out, "ftpfs ") || !strings.Contains(out, "go1") {
+		t.Errorf("--version: exit %d: %s", code, out)
+	}
+}
+
+// TestDebugMasksPassword checks that -o debug shows the transcript but
+// never the password, and that the mount table names the source and type.
+func TestDebugMasksPassword(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	m := MountServer(t, srv, "debug")
+	if _, err := os.ReadDir(m.Dir); err != nil {
+		t.Fatal(err)
+	}
+	log := m.Log()
+	if !strings.Contains(log, "PASS ****") || !strings.Contains(log, "MLSD") {
+		t.Errorf("debug log lacks the transcript:\n%s", log)
+	}
+	if strings.Contains(log, srv.Password) {
+		t.Errorf("debug log shows the password:\n%s", log)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	if !strings.Contains(string(mounts), "127.0.0.1: "+m.Dir+" fuse.ftpfs ") {
+		t.Errorf("mount table lacks '127.0.0.1: %s fuse.ftpfs':\n%s", m.Dir, mounts)
+	}
+}
+
+// TestSignalUnmounts checks that SIGINT unmounts cleanly and ftpfs exits 0.
+func TestSignalUnmounts(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	m := MountServer(t, srv)
+	_ = m.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-m.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("ftpfs did not exit on SIGINT")
+	}
+	if code := m.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGINT\n%s", code, m.Log())
+	}
+	if IsMounted(m.Dir) {
+		t.Error("still mounted after SIGINT")
+	}
+}

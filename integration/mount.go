@@ -1,0 +1,247 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Mount is a running ftpfs process and its mount point.
+type Mount struct {
+	Dir    string // the mount point
+	Server *Server
+	cmd    *exec.Cmd
+	log    *lockedBuffer
+	exited chan struct{}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds cmd/ftpfs once per test process and returns its path; with
+// FTPFS_TEST_RACE set, it builds with the race detector.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ftpfs-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "ftpfs")
+		args := []string{"build", "-o", binPath}
+		if os.Getenv("FTPFS_TEST_RACE") != "" {
+			args = append(args, "-race") // ftpfs itself under the race detector
+		}
+		out, err := exec.Command("go", append(args, "../cmd/ftpfs")...).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// RequireFUSE skips the test where FUSE cannot be used.
+func RequireFUSE(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: ", err)
+	}
+	if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			t.Skip("not root and no fusermount3")
+		}
+	}
+}
+
+// MountServer runs ftpfs in the foreground on a fresh mount point for srv's
+// login directory,
+// logging in as the server's user with the password passed through a
+// password file, plus any extra -o options. It waits until the mount is
+// ready and registers its unmount in cleanup.
+func MountServer(t testing.TB, srv *Server, extra ...string) *Mount {
+	t.Helper()
+	RequireFUSE(t)
+	bin := Binary(t)
+	tmp := t.TempDir()
+	mnt := filepath.Join(tmp, "mnt")
+	pwFile := filepath.Join(tmp, "password")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pwFile, []byte(srv.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := fmt.Sprintf("port=%d,user=%s,password_file=%s", srv.Port, srv.User, pwFile)
+	if len(extra) > 0 {
+		opts += "," + strings.Join(extra, ",")
+	}
+	// The server's login directory is the served root: "host:" mounts it
+	// whatever the server's own name for it (a chroot makes it "/").
+	args := []string{"-f", srv.Host + ":", mnt, "-o", opts}
+	return startMount(t, bin, args, mnt, srv)
+}
+
+// startMount starts ftpfs with args and waits for mnt to be mounted.
+func startMount(t testing.TB, bin string, args []string, mnt string, srv *Server) *Mount {
+	t.Helper()
+	m := &Mount{Dir: mnt, Server: srv, log: &lockedBuffer{}, exited: make(chan struct{})}
+	m.cmd = exec.Command(bin, args...)
+	m.cmd.Stdout = m.log
+	m.cmd.Stderr = m.log
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = m.cmd.Wait(); close(m.exited) }()
+	watchdog := time.AfterFunc(watchdogDelay(t), func() {
+		// A hung mount would block the test (and its cleanup) in the
+		// kernel; killing ftpfs aborts the FUSE connection instead.
+		_ = m.cmd.Process.Kill()
+		_ = exec.Command("umount", "-l", mnt).Run()
+	})
+	t.Cleanup(func() { watchdog.Stop(); m.Unmount(t) })
+	deadline := time.Now().Add(20 * time.Second)
+	for !IsMounted(mnt) {
+		select {
+		case <-m.exited:
+			t.Fatalf("ftpfs exited before mounting: %v\n%s", m.cmd.ProcessState, m.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ftpfs did not mount within 20s\n%s", m.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return m
+}
+
+// watchdogDelay is how long a mount may live: until 30 s before the test
+// binary's deadline, or 10 minutes.
+func watchdogDelay(t testing.TB) time.Duration {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			return max(time.Until(dl)-30*time.Second, time.Second)
+		}
+	}
+	return 10 * time.Minute
+}
+
+// Unmount sends SIGTERM, as a user's Ctrl-C would, waits for ftpfs to exit
+// and checks that nothing is left mounted; a stuck mount is detached lazily
+// and the process killed, and the test fails.
+func (m *Mount) Unmount(t testing.TB) {
+	t.Helper()
+	select {
+	case <-m.exited:
+	default:
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.exited:
+		case <-time.After(15 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-m.exited
+			t.Errorf("ftpfs did not exit within 15s of SIGTERM\n%s", m.log.String())
+		}
+	}
+	if IsMounted(m.Dir) {
+		_ = exec.Command("umount", "-l", m.Dir).Run()
+		_ = exec.Command("fusermount3", "-u", "-z", m.Dir).Run()
+		t.Errorf("%s still mounted after ftpfs exited", m.Dir)
+	}
+}
+
+// Log returns what ftpfs has written to stdout and stderr so far.
+func (m *Mount) Log() string { return m.log.String() }
+
+// Exited reports whether the ftpfs process has ended.
+func (m *Mount) Exited() bool {
+	select {
+	case <-m.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// IsMounted reports whether dir is a mount point, from /proc/self/mountinfo.
+func IsMounted(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMount(fields[4]) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMount undoes the octal escapes of mountinfo (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%3o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// lockedBuffer collects a process's output for later reading.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Run runs a command with a deadline and returns its combined output,
+// failing the test if it fails.
+func Run(t testing.TB, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
