@@ -65,6 +65,12 @@ func (p *Pool) Commands() int64 { return p.cmds.Load() }
 
 // get returns a session for the caller's exclusive use until put.
 func (p *Pool) get(ctx context.Context) (*Session, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, errClosed
+	}
 	if err := p.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -173,5 +179,6 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-// errClosed is returned by operations on a closed pool.
-var errClosed = errors.New("connection pool closed")
+// errClosed is returned by operations on a closed pool, as the mount shuts
+// down.
+var errClosed = &Error{Op: "connect", Msg: "connection pool closed", Err: errors.New("pool closed")}

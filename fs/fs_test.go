@@ -196,3 +196,26 @@ func TestErrno(t *testing.T) {
 		}
 	}
 }
+
+func TestPermissions(t *testing.T) {
+	f := newFsys(&fakeRemote{}, Options{})
+	masked := newFsys(&fakeRemote{}, Options{Umask: 0o027, HasUmask: true})
+	cases := []struct {
+		fs   *fsys
+		e    conn.Entry
+		want uint32
+	}{
+		{f, conn.Entry{Type: conn.TypeFile}, 0o644},
+		{f, conn.Entry{Type: conn.TypeDir}, 0o755},
+		{f, conn.Entry{Type: conn.TypeFile, Perm: 0o600, HasPerm: true}, 0o600},
+		{f, conn.Entry{Type: conn.TypeSymlink, Target: "x"}, 0o777},
+		{masked, conn.Entry{Type: conn.TypeFile}, 0o640},
+		{masked, conn.Entry{Type: conn.TypeDir}, 0o750},
+		{masked, conn.Entry{Type: conn.TypeFile, Perm: 0o666, HasPerm: true}, 0o640},
+	}
+	for _, c := range cases {
+		if got := c.fs.perm(c.e); got != c.want {
+			t.Errorf("perm(%+v) = %o, want %o", c.e, got, c.want)
+		}
+	}
+}
