@@ -3,7 +3,6 @@ package conn
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	iofs "io/fs"
 	"log/slog"
@@ -15,26 +14,8 @@ import (
 	"sync"
 	"testing"
 
-	ftpserver "github.com/fclairamb/ftpserverlib"
-	"github.com/spf13/afero"
+	"github.com/ftpfs/ftpfs/scripts/testserver"
 )
-
-// testDriver serves a directory to user "u" with password "p".
-type testDriver struct {
-	settings *ftpserver.Settings
-	root     string
-}
-
-func (d *testDriver) GetSettings() (*ftpserver.Settings, error)               { return d.settings, nil }
-func (d *testDriver) ClientConnected(ftpserver.ClientContext) (string, error) { return "test", nil }
-func (d *testDriver) ClientDisconnected(ftpserver.ClientContext)              {}
-func (d *testDriver) GetTLSConfig() (*tls.Config, error)                      { return nil, errors.New("no tls") }
-func (d *testDriver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
-	if user != "u" || pass != "p" {
-		return nil, errors.New("bad login")
-	}
-	return afero.NewBasePathFs(afero.NewOsFs(), d.root), nil
-}
 
 // transcript collects the debug log of a pool, to count commands.
 type transcript struct {
@@ -71,11 +52,10 @@ func testPool(t *testing.T, connections int) (*Pool, *transcript, []byte, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := ftpserver.NewFtpServer(&testDriver{root: root, settings: &ftpserver.Settings{Listener: ln}})
-	if err := srv.Listen(); err != nil {
+	srv, err := testserver.Start(ln, testserver.Config{Root: root, User: "u", Password: "p"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve() }()
 	t.Cleanup(func() { _ = srv.Stop() })
 	tr := &transcript{}
 	log := slog.New(slog.NewTextHandler(tr, &slog.HandlerOptions{Level: slog.LevelDebug}))

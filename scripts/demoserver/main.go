@@ -1,6 +1,6 @@
 // Command demoserver serves a directory over FTP on 127.0.0.1 for the demo
 // mount (scripts/demo), so that ftpfs can be seen working with no server of
-// one's own. It is a small driver over github.com/fclairamb/ftpserverlib.
+// one's own.
 //
 //	demoserver -root DIR [-port N] [-user NAME -password PW]
 //
@@ -8,38 +8,13 @@
 package main
 
 import (
-	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
-	"path"
 
-	ftpserver "github.com/fclairamb/ftpserverlib"
-	"github.com/spf13/afero"
+	"github.com/ftpfs/ftpfs/scripts/testserver"
 )
-
-type driver struct {
-	settings       *ftpserver.Settings
-	root           string
-	user, password string
-}
-
-func (d *driver) GetSettings() (*ftpserver.Settings, error) { return d.settings, nil }
-func (d *driver) ClientConnected(ftpserver.ClientContext) (string, error) {
-	return "ftpfs demo server", nil
-}
-func (d *driver) ClientDisconnected(ftpserver.ClientContext) {}
-func (d *driver) GetTLSConfig() (*tls.Config, error)         { return nil, errors.New("no TLS") }
-
-// AuthUser lets in the configured user, or anyone when no user is set.
-func (d *driver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
-	if d.user != "" && (user != d.user || pass != d.password) {
-		return nil, errors.New("login incorrect")
-	}
-	return followLinks{afero.NewBasePathFs(afero.NewOsFs(), d.root)}, nil
-}
 
 func main() {
 	root := flag.String("root", "", "directory to serve (required)")
@@ -56,42 +31,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demoserver:", err)
 		os.Exit(1)
 	}
-	d := &driver{root: *root, user: *user, password: *password, settings: &ftpserver.Settings{Listener: ln}}
-	srv := ftpserver.NewFtpServer(d)
-	if err := srv.Listen(); err != nil {
+	if _, err := testserver.Start(ln, testserver.Config{Root: *root, User: *user, Password: *password}); err != nil {
 		fmt.Fprintln(os.Stderr, "demoserver:", err)
 		os.Exit(1)
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
-	if err := srv.Serve(); err != nil {
-		fmt.Fprintln(os.Stderr, "demoserver:", err)
-		os.Exit(1)
-	}
-}
-
-// followLinks lists directories with each entry's target's attributes, as
-// pyftpdlib and pure-ftpd do. ftpserverlib would list a symlink's own
-// (lstat) size as a regular file's while RETR sends the target's bytes.
-type followLinks struct{ afero.Fs }
-
-// ReadDir implements ftpserverlib's ClientDriverExtensionFileList.
-func (f followLinks) ReadDir(name string) ([]os.FileInfo, error) {
-	dir, err := f.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer dir.Close()
-	names, err := dir.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	infos := make([]os.FileInfo, 0, len(names))
-	for _, n := range names {
-		fi, err := f.Stat(path.Join(name, n))
-		if err != nil {
-			continue // a dangling link shows nothing to read
-		}
-		infos = append(infos, fi)
-	}
-	return infos, nil
+	select {}
 }

@@ -1,0 +1,83 @@
+// Package testserver is a small FTP server over a local directory, built on
+// github.com/fclairamb/ftpserverlib, for the demo (scripts/demoserver) and
+// for tests that need a server inside the test process.
+package testserver
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"path"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
+)
+
+// Config says what to serve and to whom.
+type Config struct {
+	Root string // the directory served, as "/"
+	// User and Password are the one login accepted; with User empty any
+	// login is (anonymous included).
+	User, Password string
+	// NoMLSD switches MLSD and MLST off, so clients fall back to LIST.
+	NoMLSD bool
+}
+
+// Start listens on ln and serves in the background until Stop.
+func Start(ln net.Listener, cfg Config) (*ftpserver.FtpServer, error) {
+	d := &driver{cfg: cfg, settings: &ftpserver.Settings{
+		Listener: ln, DisableMLSD: cfg.NoMLSD, DisableMLST: cfg.NoMLSD,
+	}}
+	srv := ftpserver.NewFtpServer(d)
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	go func() { _ = srv.Serve() }()
+	return srv, nil
+}
+
+type driver struct {
+	settings *ftpserver.Settings
+	cfg      Config
+}
+
+func (d *driver) GetSettings() (*ftpserver.Settings, error)               { return d.settings, nil }
+func (d *driver) ClientConnected(ftpserver.ClientContext) (string, error) { return "ftpfs test server", nil }
+func (d *driver) ClientDisconnected(ftpserver.ClientContext)              {}
+func (d *driver) GetTLSConfig() (*tls.Config, error)                      { return nil, errors.New("no TLS") }
+
+// AuthUser lets in the configured user, or anyone when none is set.
+func (d *driver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
+	if d.cfg.User != "" && (user != d.cfg.User || pass != d.cfg.Password) {
+		return nil, errors.New("login incorrect")
+	}
+	return followLinks{afero.NewBasePathFs(afero.NewOsFs(), d.cfg.Root)}, nil
+}
+
+// followLinks lists directories with each entry's target's attributes, as
+// pyftpdlib does. ftpserverlib would list a symlink's own (lstat) size as a
+// regular file's while RETR sends the target's bytes.
+type followLinks struct{ afero.Fs }
+
+// ReadDir implements ftpserverlib's ClientDriverExtensionFileList.
+func (f followLinks) ReadDir(name string) ([]os.FileInfo, error) {
+	dir, err := f.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]os.FileInfo, 0, len(names))
+	for _, n := range names {
+		fi, err := f.Stat(path.Join(name, n))
+		if err != nil {
+			continue // a dangling link has nothing to read
+		}
+		infos = append(infos, fi)
+	}
+	return infos, nil
+}
