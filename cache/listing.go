@@ -1,12 +1,19 @@
 package cache
 
-// Listing is an immutable snapshot of one directory, in the server's order,
-// indexed by name so that a lookup in a directory of any size is one map
-// access.
+import "sync"
+
+// Listing is one directory's entries, in the server's order, indexed by
+// name so that a lookup in a directory of any size is one map access.
+// ftpfs's own changes (a file created, renamed, removed) are applied to the
+// cached listing in place rather than dropping it, so that untarring a
+// thousand files into a directory does not fetch its listing a thousand
+// times. A removed entry leaves an empty slot, which At reports with an
+// empty name, so positions handed out to a reader stay valid.
 type Listing[E any] struct {
+	mu      sync.RWMutex
 	entries []E
-	names   []string
-	index   map[string]int
+	names   []string       // guarded by mu; "" for a removed entry
+	index   map[string]int // guarded by mu
 }
 
 // NewListing indexes entries by the name that name returns for each. The
@@ -19,7 +26,7 @@ func NewListing[E any](entries []E, name func(E) string) *Listing[E] {
 	}
 	for _, e := range entries {
 		n := name(e)
-		if _, dup := l.index[n]; dup {
+		if _, dup := l.index[n]; dup || n == "" {
 			continue
 		}
 		l.index[n] = len(l.entries)
@@ -29,18 +36,56 @@ func NewListing[E any](entries []E, name func(E) string) *Listing[E] {
 	return l
 }
 
-// Len returns the number of entries.
-func (l *Listing[E]) Len() int { return len(l.entries) }
+// Len returns the number of slots, removed entries included.
+func (l *Listing[E]) Len() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.names)
+}
 
-// At returns the i-th entry and its name.
-func (l *Listing[E]) At(i int) (string, E) { return l.names[i], l.entries[i] }
+// At returns the i-th entry and its name; the name is empty for a slot
+// whose entry was removed.
+func (l *Listing[E]) At(i int) (string, E) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.names[i], l.entries[i]
+}
 
 // Get returns the entry called name.
 func (l *Listing[E]) Get(name string) (E, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	i, ok := l.index[name]
 	if !ok {
 		var zero E
 		return zero, false
 	}
 	return l.entries[i], true
+}
+
+// Set adds or replaces the entry called name.
+func (l *Listing[E]) Set(name string, e E) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i, ok := l.index[name]; ok {
+		l.entries[i] = e
+		return
+	}
+	l.index[name] = len(l.entries)
+	l.entries = append(l.entries, e)
+	l.names = append(l.names, name)
+}
+
+// Delete removes the entry called name.
+func (l *Listing[E]) Delete(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, ok := l.index[name]
+	if !ok {
+		return
+	}
+	delete(l.index, name)
+	l.names[i] = ""
+	var zero E
+	l.entries[i] = zero
 }

@@ -64,8 +64,9 @@ func (m *Meta[E]) PutListing(dir string, l *Listing[E]) {
 	}
 	m.dirs.Add(dir, l)
 	for i := 0; i < l.Len() && m.entries.Len() > 0; i++ {
-		name, _ := l.At(i)
-		m.entries.Remove(Join(dir, name))
+		if name, _ := l.At(i); name != "" {
+			m.entries.Remove(Join(dir, name))
+		}
 	}
 }
 
@@ -106,6 +107,29 @@ func (m *Meta[E]) PutNegative(path string) {
 	}
 }
 
+// Update records that the child name of dir now is e, in the listing of
+// dir if one is cached and as a single entry.
+func (m *Meta[E]) Update(dir, name string, e E) {
+	if m.dirs == nil {
+		return
+	}
+	if l, ok := m.dirs.Peek(dir); ok {
+		l.Set(name, e)
+	}
+	m.entries.Add(Join(dir, name), slot[E]{e: e})
+}
+
+// Remove records that the child name of dir no longer exists.
+func (m *Meta[E]) Remove(dir, name string) {
+	if m.dirs == nil {
+		return
+	}
+	if l, ok := m.dirs.Peek(dir); ok {
+		l.Delete(name)
+	}
+	m.entries.Add(Join(dir, name), slot[E]{negative: true})
+}
+
 // Invalidate forgets path, its listing if it is a directory, and the
 // listing of its parent, which named it.
 func (m *Meta[E]) Invalidate(path string) {
@@ -117,13 +141,24 @@ func (m *Meta[E]) Invalidate(path string) {
 	m.dirs.Remove(Parent(path))
 }
 
-// InvalidateTree forgets path and everything below it, as a rename or
-// removal of a directory requires.
+// InvalidateTree forgets path, its parent's listing and everything below
+// path.
 func (m *Meta[E]) InvalidateTree(path string) {
 	if m.dirs == nil {
 		return
 	}
 	m.Invalidate(path)
+	m.ForgetBelow(path)
+}
+
+// ForgetBelow forgets the listing of path and everything cached below it,
+// as the removal or rename of a directory requires; the parent's knowledge
+// of path itself is left alone.
+func (m *Meta[E]) ForgetBelow(path string) {
+	if m.dirs == nil {
+		return
+	}
+	m.dirs.Remove(path)
 	prefix := strings.TrimSuffix(path, "/") + "/"
 	for _, k := range m.dirs.Keys() {
 		if strings.HasPrefix(k, prefix) {

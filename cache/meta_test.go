@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,5 +96,30 @@ func TestJoinParent(t *testing.T) {
 		if got := Parent(c.joined); got != c.parent {
 			t.Errorf("Parent(%q) = %q, want %q", c.joined, got, c.parent)
 		}
+	}
+}
+
+func TestMetaUpdateRemove(t *testing.T) {
+	m := NewMeta[ent](time.Minute, 10, 10)
+	m.PutListing("/d", NewListing([]ent{{"a", "1"}, {"b", "2"}}, named))
+	m.Update("/d", "c", ent{"c", "3"})
+	m.Update("/d", "a", ent{"a", "4"})
+	m.Remove("/d", "b")
+	l, _ := m.Listing("/d")
+	var names []string
+	for i := 0; i < l.Len(); i++ {
+		if n, e := l.At(i); n != "" {
+			names = append(names, n+"="+e.v)
+		}
+	}
+	if got := strings.Join(names, ","); got != "a=4,c=3" {
+		t.Errorf("listing after changes: %s", got)
+	}
+	if _, r := m.Lookup("/d", "b"); r != Absent {
+		t.Errorf("removed entry: %v", r)
+	}
+	m.Update("/nocache", "x", ent{"x", "5"})
+	if e, r := m.Lookup("/nocache", "x"); r != Found || e.v != "5" {
+		t.Errorf("update without a listing: %v %q", r, e.v)
 	}
 }

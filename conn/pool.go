@@ -21,6 +21,9 @@ type Pool struct {
 	q    quirks
 	cmds atomic.Int64 // commands sent over all sessions
 
+	noSetTime atomic.Bool // neither MFMT nor vsftpd's MDTM form worked
+	noChmod   atomic.Bool // SITE CHMOD is not implemented
+
 	tokens chan struct{} // a token per session that may exist
 
 	mu     sync.Mutex
@@ -143,8 +146,17 @@ func (p *Pool) put(s *Session, err error) {
 // do runs fn on a session, once more on a fresh one if the first attempt
 // fails in a way a new connection may cure.
 func (p *Pool) do(ctx context.Context, op, path string, fn func(*Session) error) error {
+	return p.attempt(ctx, 2, op, path, fn)
+}
+
+// do1 runs fn once, for commands that must not be repeated blindly.
+func (p *Pool) do1(ctx context.Context, op, path string, fn func(*Session) error) error {
+	return p.attempt(ctx, 1, op, path, fn)
+}
+
+func (p *Pool) attempt(ctx context.Context, attempts int, op, path string, fn func(*Session) error) error {
 	var err error
-	for attempt := 0; attempt < 2; attempt++ {
+	for attempt := 0; attempt < attempts; attempt++ {
 		var s *Session
 		if s, err = p.get(ctx); err != nil {
 			return err

@@ -83,7 +83,10 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 		}
 		return s.data, nil
 	}
-	c, err := ftp.Dial(cfg.addr(), ftp.DialWithDialFunc(dialFn), ftp.DialWithForceListHidden(q.listHidden))
+	c, err := ftp.Dial(cfg.addr(), ftp.DialWithDialFunc(dialFn), ftp.DialWithForceListHidden(q.listHidden),
+		// vsftpd sets times with "MDTM time path"; the library only tries
+		// it where FEAT has MDTM and no MFMT.
+		ftp.DialWithWritingMDTM(true))
 	if err != nil {
 		return nil, wrapErr("connect", cfg.addr(), err)
 	}

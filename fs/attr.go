@@ -1,6 +1,7 @@
 package fs
 
 import (
+	iofs "io/fs"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -33,7 +34,7 @@ func (f *fsys) perm(e conn.Entry) uint32 {
 		p = 0o777
 	}
 	if e.HasPerm {
-		p = uint32(e.Perm.Perm())
+		p = uint32(e.Perm.Perm()) | specialBits(e.Perm)
 	}
 	if f.opts.HasUmask {
 		if !e.HasPerm && e.Type != conn.TypeSymlink {
@@ -50,7 +51,15 @@ func (f *fsys) perm(e conn.Entry) uint32 {
 // fillAttr fills a FUSE attribute block from a listing entry. Nlink is 1
 // for directories too: find(1) takes a link count of 2 or more as the
 // number of subdirectories, which FTP cannot tell, and 1 disables that.
-func (f *fsys) fillAttr(e conn.Entry, a *fuse.Attr) {
+func (f *fsys) fillAttr(path string, e conn.Entry, a *fuse.Attr) {
+	if o, ok := f.overrides.get(path); ok {
+		if o.hasMode {
+			e.Perm, e.HasPerm = iofs.FileMode(o.mode&0o777)|unixSpecial(o.mode), true
+		}
+		if o.hasMtime {
+			e.ModTime, e.HasTime = o.mtime, true
+		}
+	}
 	a.Mode = typeBits(e.Type) | f.perm(e)
 	a.Nlink = 1
 	a.Owner = fuse.Owner{Uid: f.opts.UID, Gid: f.opts.GID}
@@ -69,5 +78,35 @@ func (f *fsys) fillAttr(e conn.Entry, a *fuse.Attr) {
 
 // rootAttr describes the mount root, which no listing names.
 func (f *fsys) rootAttr(a *fuse.Attr) {
-	f.fillAttr(conn.Entry{Type: conn.TypeDir}, a)
+	f.fillAttr(f.opts.RemoteRoot, conn.Entry{Type: conn.TypeDir}, a)
+}
+
+// unixSpecial and specialBits convert setuid, setgid and sticky between
+// Unix mode bits and io/fs's flags.
+func unixSpecial(mode uint32) iofs.FileMode {
+	var m iofs.FileMode
+	if mode&0o4000 != 0 {
+		m |= iofs.ModeSetuid
+	}
+	if mode&0o2000 != 0 {
+		m |= iofs.ModeSetgid
+	}
+	if mode&0o1000 != 0 {
+		m |= iofs.ModeSticky
+	}
+	return m
+}
+
+func specialBits(m iofs.FileMode) uint32 {
+	var mode uint32
+	if m&iofs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if m&iofs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if m&iofs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	return mode
 }

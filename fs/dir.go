@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"sort"
 	"syscall"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -19,6 +20,15 @@ type dirNode struct {
 // Lookup answers from the cached listing of the directory, fetching it if
 // needed: one listing serves every name in the directory, present or not.
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if ch := d.pendingNode(name); ch != nil {
+		var a fuse.AttrOut
+		if errno := ch.Getattr(ctx, nil, &a); errno == 0 {
+			out.Attr = a.Attr
+			out.SetEntryTimeout(d.fs.opts.CacheTTL)
+			out.SetAttrTimeout(d.fs.opts.CacheTTL)
+			return &ch.Inode, 0
+		}
+	}
 	dir := d.remotePath()
 	e, err := d.fs.lookup(ctx, dir, name)
 	if err != nil {
@@ -39,45 +49,77 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 	if err != nil {
 		return nil, 0, d.fs.errno("opendir", dir, err)
 	}
-	return &dirHandle{d: d, l: l}, 0, 0
+	return &dirHandle{d: d, l: l, pending: d.pendingNames(l)}, 0, 0
+}
+
+// pendingNode returns the child called name if it is a file created here
+// and not yet uploaded: no listing names it yet.
+func (d *dirNode) pendingNode(name string) *fileNode {
+	if !d.pendingChild(name) {
+		return nil
+	}
+	return d.GetChild(name).Operations().(*fileNode)
+}
+
+// pendingNames lists the children created here that l does not name yet.
+func (d *dirNode) pendingNames(l *cache.Listing[conn.Entry]) []string {
+	var names []string
+	for name := range d.Children() {
+		if _, listed := l.Get(name); !listed && d.pendingChild(name) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // dirHandle is an open directory: a listing snapshot and a read position.
 // go-fuse serialises calls on one directory handle.
 type dirHandle struct {
-	d   *dirNode
-	l   *cache.Listing[conn.Entry]
-	pos int // index into ".", "..", then the listing
+	d       *dirNode
+	l       *cache.Listing[conn.Entry]
+	pending []string // files created here that the listing lacks
+	pos     int      // index into ".", "..", the listing, then pending
 }
 
 // Readdirent returns the next entry, "." and ".." first.
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	i := h.pos
-	if i >= h.l.Len()+2 {
-		return nil, 0
-	}
-	h.pos++
-	de := &fuse.DirEntry{Mode: syscall.S_IFDIR, Off: uint64(i + 1)}
-	switch i {
-	case 0:
-		de.Name, de.Ino = ".", h.d.StableAttr().Ino
-	case 1:
-		de.Name, de.Ino = "..", 1
-		if _, p := h.d.Parent(); p != nil {
-			de.Ino = p.StableAttr().Ino
+	for {
+		i := h.pos
+		n := h.l.Len()
+		if i >= n+2+len(h.pending) {
+			return nil, 0
 		}
-	default:
-		name, e := h.l.At(i - 2)
-		de.Name, de.Mode = name, typeBits(e.Type)
-		de.Ino = hashIno(joinRel(h.d.rel(), name))
+		h.pos++
+		de := &fuse.DirEntry{Mode: syscall.S_IFDIR, Off: uint64(i + 1)}
+		switch {
+		case i == 0:
+			de.Name, de.Ino = ".", h.d.StableAttr().Ino
+		case i == 1:
+			de.Name, de.Ino = "..", 1
+			if _, p := h.d.Parent(); p != nil {
+				de.Ino = p.StableAttr().Ino
+			}
+		case i < n+2:
+			name, e := h.l.At(i - 2)
+			if name == "" {
+				continue // removed since the listing was fetched
+			}
+			de.Name, de.Mode = name, typeBits(e.Type)
+		default:
+			de.Name, de.Mode = h.pending[i-n-2], syscall.S_IFREG
+		}
+		if i > 1 {
+			de.Ino = hashIno(joinRel(h.d.rel(), de.Name))
+		}
+		return de, 0
 	}
-	return de, 0
 }
 
 // Lookup answers READDIRPLUS's lookup of the entry just returned.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	e, ok := h.l.Get(name)
-	if !ok {
+	if !ok || h.d.pendingChild(name) {
 		return h.d.Lookup(ctx, name, out)
 	}
 	return h.d.fs.newChild(ctx, &h.d.Inode, name, e, out), 0

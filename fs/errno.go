@@ -49,3 +49,15 @@ func (f *fsys) errno(op, path string, err error) syscall.Errno {
 	f.log.Warn("operation failed", "op", op, "path", path, "err", err)
 	return syscall.EIO
 }
+
+// uploadErrno maps a failed upload for close(2) or fsync(2). The
+// application must see the failure; a full disk stays ENOSPC, a refusal
+// EACCES, and everything else, the retries spent, is EIO.
+func (f *fsys) uploadErrno(path string, err error) syscall.Errno {
+	errno := f.errno("upload", path, err)
+	switch errno {
+	case syscall.ENOSPC, syscall.EACCES, syscall.EINTR:
+		return errno
+	}
+	return syscall.EIO
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -13,53 +14,199 @@ import (
 	"github.com/ftpfs/ftpfs/conn"
 )
 
-// fileNode is a regular file on the server.
+// fileNode is a regular file on the server. While some handle writes to
+// it, or after ftpfs created it, it holds a content that every handle on
+// the file reads and writes, so that they all agree before and after the
+// upload.
 type fileNode struct {
 	node
+
+	cmu      sync.Mutex
+	content  *content // guarded by cmu; nil while the server's copy is all there is
+	handles  int      // guarded by cmu; open handles
+	unlinked bool     // guarded by cmu; removed while open: nothing to upload
 }
 
-// Open returns a handle that reads through its own remote reader, so that
-// several processes reading one file stream in parallel.
+const writeFlags = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_TRUNC | syscall.O_APPEND
+
+// Open returns a handle. Reading handles stream from the server on a
+// connection of their own; writing ones share the node's content.
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
-		if n.fs.opts.ReadOnly {
-			return nil, 0, syscall.EROFS
+	if flags&writeFlags != 0 && n.fs.opts.ReadOnly {
+		return nil, 0, syscall.EROFS
+	}
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	p := n.remotePath()
+	if flags&writeFlags != 0 {
+		if err := n.ensureContent(); err != nil {
+			return nil, 0, n.fs.errno("open", p, err)
 		}
-		return nil, 0, syscall.EACCES
+		if flags&syscall.O_TRUNC != 0 {
+			if err := n.content.truncate(0); err != nil {
+				return nil, 0, n.fs.errno("open", p, err)
+			}
+		}
+	}
+	n.handles++
+	return &fileHandle{n: n}, 0, 0
+}
+
+// ensureContent gives the node a content describing the server's file, if
+// it has none. Called with cmu held.
+func (n *fileNode) ensureContent() error {
+	if n.content != nil {
+		return nil
+	}
+	c, err := newContent(n.fs.opts.CacheDir, n.getEntry().Size, true)
+	if err != nil {
+		return err
+	}
+	n.content = c
+	return nil
+}
+
+// flush uploads the content if it changed. Called with cmu held.
+func (n *fileNode) flush(ctx context.Context) error {
+	if n.content == nil || !n.content.dirty || n.unlinked {
+		return nil
 	}
 	p := n.remotePath()
-	return &fileHandle{path: p, r: n.fs.remote.OpenFile(p), fs: n.fs}, 0, 0
+	if err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p); err != nil {
+		return err
+	}
+	now := time.Now()
+	e := n.getEntry()
+	e.Type, e.Size, e.ModTime, e.HasTime = conn.TypeFile, n.content.size(), now, true
+	n.setEntry(e)
+	n.fs.cacheUpdate(p, e)
+	n.fs.applyPendingTime(ctx, p)
+	return nil
 }
 
-// fileHandle is an open file.
+// release drops a handle; the last one frees the content, or, if its
+// upload failed, keeps the bytes in the cache directory and says where.
+func (n *fileNode) release() {
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	n.handles--
+	if n.handles > 0 || n.content == nil {
+		return
+	}
+	c := n.content
+	n.content = nil
+	if c.dirty && !n.unlinked {
+		p := n.remotePath()
+		if kept, err := c.buf.Keep(p); err == nil {
+			n.fs.log.Error("upload failed; the data is kept locally", "path", p, "copy", kept)
+		} else {
+			n.fs.log.Error("upload failed and the local copy could not be kept", "path", p, "err", err)
+		}
+		return
+	}
+	_ = c.buf.Close()
+}
+
+// fileHandle is an open file. Without a content on its node, it reads
+// through its own remote reader, which keeps a stream open.
 type fileHandle struct {
-	fs   *fsys
-	path string
+	n *fileNode
 
-	mu sync.Mutex      // held by Read against Release
-	r  conn.FileReader // guarded by mu
+	mu    sync.Mutex      // serialises the handle's reads
+	r     conn.FileReader // guarded by mu; opened on the first streaming read
+	rpath string          // guarded by mu; the path r reads
 }
 
-// Read fills dest from off through the handle's remote reader.
+// Read reads from the node's content if it has one, else from the server.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n, err := h.r.ReadAt(ctx, dest, off)
-	if err != nil && n == 0 {
-		if isEOF(err) {
+	n := h.n
+	n.cmu.Lock()
+	if c := n.content; c != nil {
+		got, err := c.readAt(ctx, n.fs.remote, n.remotePath(), dest, off)
+		n.cmu.Unlock()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, n.fs.errno("read", n.remotePath(), err)
+		}
+		return fuse.ReadResultData(dest[:got]), 0
+	}
+	n.cmu.Unlock()
+	p := n.remotePath()
+	if h.r == nil || h.rpath != p { // first read, or the file was renamed
+		if h.r != nil {
+			_ = h.r.Close()
+		}
+		h.r, h.rpath = n.fs.remote.OpenFile(p), p
+	}
+	got, err := h.r.ReadAt(ctx, dest, off)
+	if err != nil && got == 0 {
+		if errors.Is(err, io.EOF) {
 			return fuse.ReadResultData(nil), 0
 		}
-		return nil, h.fs.errno("read", h.path, err)
+		return nil, n.fs.errno("read", p, err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultData(dest[:got]), 0
 }
 
-// Release gives the handle's connection back to the pool.
-func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_ = h.r.Close()
+// Write writes into the node's content; the server sees it at close.
+func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	n := h.n
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	if err := n.ensureContent(); err != nil {
+		return 0, n.fs.errno("write", n.remotePath(), err)
+	}
+	if err := n.content.write(data, off); err != nil {
+		return 0, n.fs.errno("write", n.remotePath(), err)
+	}
+	return uint32(len(data)), 0
+}
+
+// Flush uploads at close(2): the kernel ignores errors from release, so
+// this is where a failed upload reaches the application, as EIO.
+func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
+	n := h.n
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	if err := n.flush(ctx); err != nil {
+		return n.fs.uploadErrno(n.remotePath(), err)
+	}
 	return 0
 }
 
-func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+// Fsync uploads, so that fsync(2) returns once the server has the file.
+func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.Flush(ctx)
+}
+
+// Release closes the handle's stream and drops its hold on the content.
+func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	if h.r != nil {
+		_ = h.r.Close()
+		h.r = nil
+	}
+	h.mu.Unlock()
+	h.n.release()
+	return 0
+}
+
+// Getattr reports the content's size while the file is being written.
+func (n *fileNode) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.cmu.Lock()
+	local := n.content != nil && (n.content.dirty || !n.content.onServer)
+	var size int64
+	if local {
+		size = n.content.size()
+	}
+	n.cmu.Unlock()
+	if !local {
+		return n.node.Getattr(ctx, f, out)
+	}
+	e := n.getEntry()
+	e.Size, e.ModTime, e.HasTime = size, time.Now(), true
+	n.fs.fillAttr(n.remotePath(), e, &out.Attr)
+	out.SetTimeout(n.fs.opts.CacheTTL)
+	return 0
+}

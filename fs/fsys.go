@@ -26,6 +26,9 @@ type Options struct {
 	// files show 0666&^Umask or their listed mode &^Umask.
 	Umask    uint32
 	HasUmask bool
+	// CacheDir holds the spill files of files being written, and the
+	// copies of uploads that failed.
+	CacheDir string
 	// ReadOnly mounts the tree read-only.
 	ReadOnly bool
 	// AllowOther and DefaultPermissions are the FUSE options of those
@@ -38,12 +41,14 @@ type Options struct {
 
 // fsys is the state shared by every node of one mount.
 type fsys struct {
-	remote  Remote
-	opts    Options
-	meta    *cache.Meta[conn.Entry]
-	inodes  *inodeTable
-	log     *slog.Logger
-	mounted time.Time
+	remote Remote
+	opts   Options
+	meta   *cache.Meta[conn.Entry]
+	inodes *inodeTable
+	// overrides keeps modes and times the server could not store.
+	overrides overrides
+	log       *slog.Logger
+	mounted   time.Time
 
 	// inflight merges concurrent fetches of one listing.
 	mu       sync.Mutex
@@ -134,4 +139,29 @@ func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, error)
 		return conn.Entry{}, errNotExist
 	}
 	return e, nil
+}
+
+// cacheUpdate records e as the entry at p, in the parent's cached listing
+// too, so that `ls` right after a change shows it without a new listing.
+func (f *fsys) cacheUpdate(p string, e conn.Entry) {
+	e.Name = baseName(p)
+	f.meta.Update(cache.Parent(p), e.Name, e)
+}
+
+// cacheRemove records that p is gone; for a directory, with everything
+// below it.
+func (f *fsys) cacheRemove(p string, isDir bool) {
+	f.meta.Remove(cache.Parent(p), baseName(p))
+	if isDir {
+		f.meta.ForgetBelow(p)
+	}
+	f.overrides.remove(p)
+}
+
+// cacheTouch records a new modification time for p, where p is cached.
+func (f *fsys) cacheTouch(p string, t time.Time) {
+	if e, r := f.meta.Lookup(cache.Parent(p), baseName(p)); r == cache.Found {
+		e.ModTime, e.HasTime = t, true
+		f.cacheUpdate(p, e)
+	}
 }

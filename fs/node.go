@@ -73,7 +73,7 @@ func (n *node) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrO
 		return n.fs.errno("getattr", p, err)
 	}
 	n.setEntry(e)
-	n.fs.fillAttr(e, &out.Attr)
+	n.fs.fillAttr(p, e, &out.Attr)
 	out.SetTimeout(n.fs.opts.CacheTTL)
 	return 0
 }
@@ -93,6 +93,15 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
+// remotePathOf returns the server path of the child name of parent.
+func (f *fsys) remotePathOf(parent *fusefs.Inode, name string) string {
+	rel := parent.Path(parent.Root())
+	if rel == "" {
+		return cache.Join(f.opts.RemoteRoot, name)
+	}
+	return cache.Join(cache.Join(f.opts.RemoteRoot, rel), name)
+}
+
 func baseName(p string) string {
 	for i := len(p) - 1; i >= 0; i-- {
 		if p[i] == '/' {
@@ -105,7 +114,7 @@ func baseName(p string) string {
 // newChild returns the node for the entry e called name in parent: the live
 // child if it is still of the same type, else a new node.
 func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, name string, e conn.Entry, out *fuse.EntryOut) *fusefs.Inode {
-	f.fillAttr(e, &out.Attr)
+	f.fillAttr(f.remotePathOf(parent, name), e, &out.Attr)
 	out.SetEntryTimeout(f.opts.CacheTTL)
 	out.SetAttrTimeout(f.opts.CacheTTL)
 	mode := typeBits(e.Type)

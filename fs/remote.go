@@ -2,14 +2,30 @@ package fs
 
 import (
 	"context"
+	"io"
+	"time"
 
 	"github.com/ftpfs/ftpfs/conn"
 )
 
-// Remote is the server as fs sees it. Paths are absolute on the server.
+// Remote is the server as fs sees it; *conn.Pool is the implementation.
+// Paths are absolute on the server. Errors unwrap to the sentinels that
+// errno.go maps.
 type Remote interface {
 	// List returns the entries of a directory, without "." and "..".
 	List(ctx context.Context, dir string) ([]conn.Entry, error)
 	// OpenFile returns a reader for a file; it may do no I/O until read.
 	OpenFile(path string) conn.FileReader
+	// Store makes path hold the size bytes of src.
+	Store(ctx context.Context, path string, src io.ReaderAt, size int64) error
+	// Append adds bytes [off, size) of src to path, which holds off bytes.
+	Append(ctx context.Context, path string, src io.ReaderAt, off, size int64) error
+	Rename(ctx context.Context, from, to string) error
+	Delete(ctx context.Context, path string) error
+	MakeDir(ctx context.Context, path string) error
+	RemoveDir(ctx context.Context, path string) error
+	// SetTime and Chmod fail with conn.ErrNotSupported where the server
+	// cannot do them.
+	SetTime(ctx context.Context, path string, t time.Time) error
+	Chmod(ctx context.Context, path string, mode uint32) error
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -87,7 +88,12 @@ func mount(o *options, log *slog.Logger) (*fs.Server, *conn.Pool, error) {
 		pool.Close()
 		return nil, nil, err
 	}
-	srv, err := fs.Mount(o.mountpoint, pool, fsOptions(o, root, log))
+	fo := fsOptions(o, root, log)
+	if fo.CacheDir, err = cacheDir(o); err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	srv, err := fs.Mount(o.mountpoint, pool, fo)
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
@@ -129,6 +135,24 @@ func remoteRoot(ctx context.Context, o *options, pool *conn.Pool) (string, error
 		return "", fmt.Errorf("remote directory %s: %w", root, err)
 	}
 	return root, nil
+}
+
+// cacheDir returns the directory for write buffers: cache_dir=, else
+// ftpfs under the user's cache directory ($XDG_CACHE_HOME or ~/.cache). It
+// is created private, as it holds file contents.
+func cacheDir(o *options) (string, error) {
+	dir := o.cacheDir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "ftpfs")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("cache_dir: %w", err)
+	}
+	return dir, nil
 }
 
 func fsOptions(o *options, root string, log *slog.Logger) fs.Options {

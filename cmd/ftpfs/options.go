@@ -29,6 +29,7 @@ type options struct {
 	mountpoint string
 
 	passwordFile string
+	cacheDir     string
 	cacheTTL     time.Duration
 	connections  int
 	timeout      time.Duration
@@ -167,6 +168,7 @@ func (o *options) valueOptions() map[string]func(string) error {
 		},
 		"user":          func(v string) error { o.user = v; return nil },
 		"password_file": func(v string) error { o.passwordFile = v; return nil },
+		"cache_dir":     func(v string) error { o.cacheDir = v; return nil },
 		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
 		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },
 		"connections": func(v string) error {

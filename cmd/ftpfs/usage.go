@@ -21,6 +21,8 @@ Options:
   user=NAME           login name (default anonymous)
   password_file=PATH  read the password from the first line of PATH
   cache_timeout=SECS  how long listings and attributes are trusted (default 30; 0 = never)
+  cache_dir=PATH      where files being written are buffered, and failed uploads kept
+                      (default ~/.cache/ftpfs)
   connections=N       most control connections at once (default 4)
   timeout=SECS        bound on every network operation (default 30)
   debug               log every FTP command and reply (passwords masked)

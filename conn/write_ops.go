@@ -1,0 +1,121 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Store uploads the size bytes of src as the whole of path (STOR from 0,
+// never REST: StorFrom leaves bytes past the end on some servers). A failed
+// attempt is retried on a fresh connection from the start of src.
+func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int64) error {
+	return p.do(ctx, "stor", path, func(s *Session) error {
+		return s.c.Stor(path, io.NewSectionReader(src, 0, size))
+	})
+}
+
+// Append uploads bytes [off, size) of src to the end of path, which holds
+// off bytes on the server (APPE). APPE cannot be repeated blindly: after a
+// failure the server's SIZE says how much arrived, and the rest is sent.
+func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, size int64) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = p.do1(ctx, "appe", path, func(s *Session) error {
+			return s.c.Append(path, io.NewSectionReader(src, off, size-off))
+		})
+		if err == nil || !IsTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		have, serr := p.Size(ctx, path)
+		switch {
+		case serr != nil:
+			return err
+		case have == size:
+			return nil
+		case have < off || have > size:
+			return fmt.Errorf("appe %s: the file changed on the server (size %d, expected %d to %d): %w", path, have, off, size, err)
+		}
+		off = have
+	}
+	return err
+}
+
+// Size returns the size of path (SIZE).
+func (p *Pool) Size(ctx context.Context, path string) (int64, error) {
+	var n int64
+	err := p.do(ctx, "size", path, func(s *Session) error {
+		var err error
+		n, err = s.c.FileSize(path)
+		return err
+	})
+	return n, err
+}
+
+// Rename renames from to to (RNFR, RNTO).
+func (p *Pool) Rename(ctx context.Context, from, to string) error {
+	return p.do(ctx, "rename", from+" -> "+to, func(s *Session) error {
+		s.cwd = "" // some servers change the meaning of a cwd under a renamed tree
+		return s.c.Rename(from, to)
+	})
+}
+
+// Delete removes a file (DELE).
+func (p *Pool) Delete(ctx context.Context, path string) error {
+	return p.do(ctx, "dele", path, func(s *Session) error { return s.c.Delete(path) })
+}
+
+// MakeDir creates a directory (MKD).
+func (p *Pool) MakeDir(ctx context.Context, path string) error {
+	return p.do(ctx, "mkd", path, func(s *Session) error { return s.c.MakeDir(path) })
+}
+
+// RemoveDir removes an empty directory (RMD).
+func (p *Pool) RemoveDir(ctx context.Context, path string) error {
+	return p.do(ctx, "rmd", path, func(s *Session) error {
+		if s.cwd == path || len(s.cwd) > len(path) && s.cwd[:len(path)+1] == path+"/" {
+			s.cwd = "" // vsftpd refuses to remove a session's working directory
+			if err := s.c.ChangeDir("/"); err != nil {
+				return err
+			}
+		}
+		return s.c.RemoveDir(path)
+	})
+}
+
+// SetTime sets the modification time of path: MFMT where the server has
+// it, else vsftpd's "MDTM time path" form. ErrNotSupported when neither
+// works, which the pool then remembers.
+func (p *Pool) SetTime(ctx context.Context, path string, t time.Time) error {
+	if p.noSetTime.Load() {
+		return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
+	}
+	err := p.do(ctx, "mfmt", path, func(s *Session) error {
+		if !s.c.IsSetTimeSupported() {
+			return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
+		}
+		return s.c.SetTime(path, t)
+	})
+	if errors.Is(err, ErrNotSupported) {
+		p.noSetTime.Store(true)
+	}
+	return err
+}
+
+// Chmod sets the permission bits of path with SITE CHMOD. ErrNotSupported
+// when the server lacks it, which the pool then remembers.
+func (p *Pool) Chmod(ctx context.Context, path string, mode uint32) error {
+	if p.noChmod.Load() {
+		return &Error{Op: "site chmod", Path: path, Msg: "the server has no SITE CHMOD", Err: ErrNotSupported}
+	}
+	err := p.do(ctx, "site chmod", path, func(s *Session) error {
+		_, _, err := s.raw(2, "SITE CHMOD %04o %s", mode&0o7777, path)
+		return err
+	})
+	if errors.Is(err, ErrNotSupported) {
+		p.noChmod.Store(true)
+	}
+	return err
+}

@@ -1,0 +1,200 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+
+	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// memLimit is how much of a file being written stays in memory before its
+// buffer spills to the cache directory.
+const memLimit = 256 << 10
+
+// content is the local state of a file that is being written: a buffer
+// addressed like the file, and what of it is known. The server's old bytes
+// are fetched only where something needs them: a read of a range not
+// written, or an upload that must send the whole file. A pure append never
+// fetches (it is sent with APPE), nor does a file rewritten from the start.
+// The fileNode's cmu guards it.
+type content struct {
+	buf *cache.Buffer
+	// known lists the ranges below keep that buf holds; past keep every
+	// byte is known (written, or a hole that reads as zeros).
+	known []span
+	// keep: the server's bytes [0, keep) still belong to the file;
+	// truncation lowers it.
+	keep       int64
+	serverSize int64 // bytes the server holds, when onServer
+	onServer   bool  // false for a file created here and not yet uploaded
+	minWrite   int64 // lowest offset written or truncated since the upload
+	dirty      bool
+}
+
+// span is the byte range [off, end).
+type span struct{ off, end int64 }
+
+func newContent(dir string, size int64, onServer bool) (*content, error) {
+	c := &content{buf: cache.NewBuffer(dir, memLimit), keep: size, serverSize: size,
+		onServer: onServer, minWrite: math.MaxInt64}
+	if err := c.buf.Truncate(size); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *content) size() int64 { return c.buf.Size() }
+
+func (c *content) write(p []byte, off int64) error {
+	if _, err := c.buf.WriteAt(p, off); err != nil {
+		return err
+	}
+	c.markKnown(off, off+int64(len(p)))
+	c.minWrite = min(c.minWrite, off)
+	c.dirty = true
+	return nil
+}
+
+func (c *content) truncate(n int64) error {
+	if err := c.buf.Truncate(n); err != nil {
+		return err
+	}
+	c.keep = min(c.keep, n)
+	c.minWrite = min(c.minWrite, n)
+	c.dirty = true
+	return nil
+}
+
+// markKnown adds [off, end) to the known ranges, merging neighbours.
+func (c *content) markKnown(off, end int64) {
+	end = min(end, c.keep)
+	if off >= end {
+		return
+	}
+	var out []span
+	for _, s := range c.known {
+		if s.end < off || s.off > end {
+			out = append(out, s)
+			continue
+		}
+		off, end = min(off, s.off), max(end, s.end)
+	}
+	out = append(out, span{off, end})
+	sortSpans(out)
+	c.known = out
+}
+
+func sortSpans(s []span) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].off < s[j-1].off; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// gaps returns the unknown ranges within [off, end).
+func (c *content) gaps(off, end int64) []span {
+	end = min(end, c.keep)
+	var out []span
+	for _, s := range c.known {
+		if s.end <= off {
+			continue
+		}
+		if s.off >= end {
+			break
+		}
+		if s.off > off {
+			out = append(out, span{off, s.off})
+		}
+		off = s.end
+	}
+	if off < end {
+		out = append(out, span{off, end})
+	}
+	return out
+}
+
+// fill fetches the server's bytes for the unknown ranges within [off, end).
+func (c *content) fill(ctx context.Context, r Remote, path string, off, end int64) error {
+	gaps := c.gaps(off, end)
+	if len(gaps) == 0 {
+		return nil
+	}
+	f := r.OpenFile(path)
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	for _, g := range gaps {
+		for pos := g.off; pos < g.end; {
+			n, err := f.ReadAt(ctx, buf[:min(int64(len(buf)), g.end-pos)], pos)
+			if n == 0 && err == nil || errors.Is(err, io.EOF) {
+				return errShrunk
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := c.buf.WriteAt(buf[:n], pos); err != nil {
+				return err
+			}
+			pos += int64(n)
+		}
+		c.markKnown(g.off, g.end)
+	}
+	return nil
+}
+
+// errShrunk: the file on the server is shorter than when it was opened.
+var errShrunk = &conn.Error{Op: "retr", Msg: "the file shrank on the server while open", Err: errors.New("file shrank")}
+
+// readAt reads from the buffer, fetching unknown ranges first.
+func (c *content) readAt(ctx context.Context, r Remote, path string, p []byte, off int64) (int, error) {
+	if err := c.fill(ctx, r, path, off, off+int64(len(p))); err != nil {
+		return 0, err
+	}
+	return c.buf.ReadAt(p, off)
+}
+
+// upload sends the content to the server: APPE when only bytes past the
+// server's end were added, else STOR of the whole file, fetched first where
+// unknown.
+func (c *content) upload(ctx context.Context, r Remote, path string) error {
+	if !c.dirty {
+		return nil
+	}
+	size := c.size()
+	appendOnly := c.onServer && c.minWrite >= c.serverSize
+	var err error
+	switch {
+	case appendOnly && size == c.serverSize:
+		// nothing changed on the server's side
+	case appendOnly:
+		err = r.Append(ctx, path, c.buf, c.serverSize, size)
+		if errors.Is(err, conn.ErrNotSupported) {
+			err = c.store(ctx, r, path, size)
+		}
+	default:
+		err = c.store(ctx, r, path, size)
+	}
+	if err != nil {
+		return err
+	}
+	c.known, c.keep, c.serverSize = nil, size, size
+	c.markKnown(0, size)
+	c.onServer, c.dirty, c.minWrite = true, false, math.MaxInt64
+	return nil
+}
+
+func (c *content) store(ctx context.Context, r Remote, path string, size int64) error {
+	if err := c.fill(ctx, r, path, 0, size); err != nil {
+		return err
+	}
+	return r.Store(ctx, path, c.buf, size)
+}
+
+// loadAll fetches every unknown byte, so that the content no longer needs
+// the server's copy (before that copy is removed under an open handle).
+func (c *content) loadAll(ctx context.Context, r Remote, path string) error {
+	return c.fill(ctx, r, path, 0, c.size())
+}

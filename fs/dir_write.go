@@ -1,0 +1,140 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// Create makes a file that exists only here until its first upload, at
+// close or fsync: an empty STOR now would cost a transfer per file.
+// Lookups and listings show it meanwhile.
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	if d.fs.opts.ReadOnly {
+		return nil, nil, 0, syscall.EROFS
+	}
+	p := cache.Join(d.remotePath(), name)
+	c, err := newContent(d.fs.opts.CacheDir, 0, false)
+	if err != nil {
+		return nil, nil, 0, d.fs.errno("create", p, err)
+	}
+	c.dirty = true
+	fn := &fileNode{content: c, handles: 1}
+	fn.fs = d.fs
+	fn.entry = conn.Entry{Name: name, Type: conn.TypeFile, ModTime: time.Now(), HasTime: true}
+	d.fs.overrides.update(p, func(o *override) { o.mode, o.hasMode = mode&0o7777, true })
+	d.fs.fillAttr(p, fn.entry, &out.Attr)
+	out.SetEntryTimeout(d.fs.opts.CacheTTL)
+	out.SetAttrTimeout(d.fs.opts.CacheTTL)
+	ino := d.fs.inodes.number(d.Root(), joinRel(d.rel(), name), syscall.S_IFREG)
+	child := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
+	return child, &fileHandle{n: fn}, 0, 0
+}
+
+// Mkdir creates a directory (MKD) and caches it as empty.
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if d.fs.opts.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	p := cache.Join(d.remotePath(), name)
+	if err := d.fs.remote.MakeDir(ctx, p); err != nil {
+		return nil, d.mkdirErrno(ctx, p, name, err)
+	}
+	e := conn.Entry{Name: name, Type: conn.TypeDir, ModTime: time.Now(), HasTime: true}
+	d.fs.cacheUpdate(p, e)
+	d.fs.meta.PutListing(p, cache.NewListing[conn.Entry](nil, entryName))
+	return d.fs.newChild(ctx, &d.Inode, name, e, out), 0
+}
+
+// mkdirErrno tells "exists" apart: servers answer 550 or 521 with words of
+// their own, so ask the listing.
+func (d *dirNode) mkdirErrno(ctx context.Context, p, name string, err error) syscall.Errno {
+	d.fs.meta.Invalidate(p)
+	if _, lerr := d.fs.lookup(ctx, d.remotePath(), name); lerr == nil {
+		return syscall.EEXIST
+	}
+	return d.fs.errno("mkdir", p, err)
+}
+
+// Unlink removes a file (DELE). A file still open stays readable through
+// its handles: its bytes are fetched first.
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if d.fs.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	p := cache.Join(d.remotePath(), name)
+	fn, onServer, errno := d.detach(ctx, name)
+	if errno != 0 {
+		return errno
+	}
+	if onServer {
+		if err := d.fs.remote.Delete(ctx, p); err != nil {
+			return d.fs.errno("unlink", p, err)
+		}
+	}
+	fn.markUnlinked()
+	d.fs.cacheRemove(p, false)
+	return 0
+}
+
+// detach prepares the file called name for its disappearance from the
+// server (unlink, or a rename over it): open handles get the whole content
+// locally. It returns the file's node, if it has one, and whether the
+// server has the file at all.
+func (d *dirNode) detach(ctx context.Context, name string) (*fileNode, bool, syscall.Errno) {
+	ch := d.GetChild(name)
+	if ch == nil {
+		return nil, true, 0
+	}
+	fn, ok := ch.Operations().(*fileNode)
+	if !ok {
+		return nil, true, 0
+	}
+	fn.cmu.Lock()
+	defer fn.cmu.Unlock()
+	p := fn.remotePath()
+	if fn.handles > 0 {
+		if err := fn.ensureContent(); err != nil {
+			return nil, false, d.fs.errno("unlink", p, err)
+		}
+		if err := fn.content.loadAll(ctx, d.fs.remote, p); err != nil {
+			return nil, false, d.fs.errno("unlink", p, err)
+		}
+	}
+	return fn, fn.content == nil || fn.content.onServer, 0
+}
+
+// markUnlinked records that the file is gone from the server: its handles
+// keep the content, and nothing more is uploaded. A nil node is ignored.
+func (n *fileNode) markUnlinked() {
+	if n == nil {
+		return
+	}
+	n.cmu.Lock()
+	n.unlinked = true
+	n.cmu.Unlock()
+}
+
+// Rmdir removes an empty directory (RMD). Servers word "not empty" in many
+// ways (vsftpd: "Remove directory operation failed."), so a failure is
+// checked against the directory's listing.
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if d.fs.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	p := cache.Join(d.remotePath(), name)
+	if err := d.fs.remote.RemoveDir(ctx, p); err != nil {
+		if ents, lerr := d.fs.remote.List(ctx, p); lerr == nil && len(ents) > 0 {
+			return syscall.ENOTEMPTY
+		}
+		return d.fs.errno("rmdir", p, err)
+	}
+	d.fs.cacheRemove(p, true)
+	return 0
+}

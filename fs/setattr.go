@@ -1,0 +1,126 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ftpfs/ftpfs/conn"
+)
+
+// Setattr changes a file's size (here: in the content, uploaded at close,
+// or at once for truncate(2) on a path), then what setattr does for any
+// node.
+func (n *fileNode) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if n.fs.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	if size, ok := in.GetSize(); ok {
+		if errno := n.truncate(ctx, int64(size)); errno != 0 {
+			return errno
+		}
+	}
+	if errno := n.setattr(ctx, in, n.pending()); errno != 0 {
+		return errno
+	}
+	return n.Getattr(ctx, f, out)
+}
+
+func (n *fileNode) truncate(ctx context.Context, size int64) syscall.Errno {
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	p := n.remotePath()
+	if err := n.ensureContent(); err != nil {
+		return n.fs.errno("truncate", p, err)
+	}
+	if err := n.content.truncate(size); err != nil {
+		return n.fs.errno("truncate", p, err)
+	}
+	if n.handles > 0 {
+		return 0 // uploaded when a handle is closed
+	}
+	err := n.flush(ctx)
+	if err != nil {
+		return n.fs.uploadErrno(p, err)
+	}
+	_ = n.content.buf.Close()
+	n.content = nil
+	return 0
+}
+
+// pending reports whether the file has changes not yet uploaded, which a
+// time set now must not precede (the upload would reset it).
+func (n *fileNode) pending() bool {
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	return n.content != nil && (n.content.dirty || !n.content.onServer)
+}
+
+// Setattr changes mode, times and ownership of a directory or symlink.
+func (n *node) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if n.fs.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	if errno := n.setattr(ctx, in, false); errno != 0 {
+		return errno
+	}
+	return n.Getattr(ctx, f, out)
+}
+
+// setattr applies mode, mtime and ownership. FTP has no owners: a chown to
+// the owner shown is accepted, any other refused. A mode is sent with SITE
+// CHMOD and a time with MFMT (or vsftpd's MDTM form); what the server
+// cannot store is kept by ftpfs and shown. A time set on a file whose
+// upload is pending is sent after the upload.
+func (n *node) setattr(ctx context.Context, in *fuse.SetAttrIn, pending bool) syscall.Errno {
+	p := n.remotePath()
+	if uid, ok := in.GetUID(); ok && uid != n.fs.opts.UID {
+		return syscall.EPERM
+	}
+	if gid, ok := in.GetGID(); ok && gid != n.fs.opts.GID {
+		return syscall.EPERM
+	}
+	if mode, ok := in.GetMode(); ok {
+		err := n.fs.remote.Chmod(ctx, p, mode&0o7777)
+		if err != nil && !errors.Is(err, conn.ErrNotSupported) {
+			return n.fs.errno("chmod", p, err)
+		}
+		n.fs.overrides.update(p, func(o *override) { o.mode, o.hasMode = mode&0o7777, true })
+	}
+	if mtime, ok := in.GetMTime(); ok {
+		return n.fs.setTime(ctx, p, mtime, pending)
+	}
+	return 0
+}
+
+// setTime sets or records a modification time.
+func (f *fsys) setTime(ctx context.Context, p string, t time.Time, pending bool) syscall.Errno {
+	f.overrides.update(p, func(o *override) { o.mtime, o.hasMtime, o.pendingTime = t, true, pending })
+	if pending {
+		return 0
+	}
+	err := f.remote.SetTime(ctx, p, t)
+	switch {
+	case err == nil:
+		f.overrides.update(p, func(o *override) { o.hasMtime = false })
+		f.cacheTouch(p, t)
+	case !errors.Is(err, conn.ErrNotSupported):
+		return f.errno("utimens", p, err)
+	}
+	return 0
+}
+
+// applyPendingTime sends a time set while the file's upload was pending.
+func (f *fsys) applyPendingTime(ctx context.Context, p string) {
+	o, ok := f.overrides.get(p)
+	if !ok || !o.hasMtime || !o.pendingTime {
+		return
+	}
+	if errno := f.setTime(ctx, p, o.mtime, false); errno != 0 {
+		f.log.Warn("could not set the time after upload", "path", p, "errno", errno)
+	}
+}
