@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"time"
 
 	"github.com/ftpfs/ftpfs/cache"
 	"github.com/ftpfs/ftpfs/conn"
@@ -32,6 +33,7 @@ type content struct {
 	onServer   bool  // false for a file created here and not yet uploaded
 	minWrite   int64 // lowest offset written or truncated since the upload
 	dirty      bool
+	mtime      time.Time // of the last change, shown until the server's listing says otherwise
 }
 
 // span is the byte range [off, end).
@@ -39,7 +41,7 @@ type span struct{ off, end int64 }
 
 func newContent(dir string, size int64, onServer bool) (*content, error) {
 	c := &content{buf: cache.NewBuffer(dir, memLimit), keep: size, serverSize: size,
-		onServer: onServer, minWrite: math.MaxInt64}
+		onServer: onServer, minWrite: math.MaxInt64, mtime: time.Now()}
 	if err := c.buf.Truncate(size); err != nil {
 		return nil, err
 	}
@@ -54,7 +56,7 @@ func (c *content) write(p []byte, off int64) error {
 	}
 	c.markKnown(off, off+int64(len(p)))
 	c.minWrite = min(c.minWrite, off)
-	c.dirty = true
+	c.dirty, c.mtime = true, time.Now()
 	return nil
 }
 
@@ -64,7 +66,7 @@ func (c *content) truncate(n int64) error {
 	}
 	c.keep = min(c.keep, n)
 	c.minWrite = min(c.minWrite, n)
-	c.dirty = true
+	c.dirty, c.mtime = true, time.Now()
 	return nil
 }
 
@@ -180,8 +182,12 @@ func (c *content) upload(ctx context.Context, r Remote, path string) error {
 	if err != nil {
 		return err
 	}
-	c.known, c.keep, c.serverSize = nil, size, size
-	c.markKnown(0, size)
+	// What was past keep is now on the server and in buf; what was unknown
+	// below keep stays unknown (APPE sent only the new bytes; STOR fetched
+	// everything first).
+	oldKeep := c.keep
+	c.keep, c.serverSize = size, size
+	c.markKnown(oldKeep, size)
 	c.onServer, c.dirty, c.minWrite = true, false, math.MaxInt64
 	return nil
 }

@@ -27,7 +27,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	c.dirty = true
 	fn := &fileNode{content: c, handles: 1}
 	fn.fs = d.fs
-	fn.entry = conn.Entry{Name: name, Type: conn.TypeFile, ModTime: time.Now(), HasTime: true}
+	fn.entry = conn.Entry{Name: name, Type: conn.TypeFile, ModTime: c.mtime, HasTime: true}
+	// The mode asked for shows at once; it reaches the server only through
+	// a chmod (tar and cp -p send one), saving a command per file.
 	d.fs.overrides.update(p, func(o *override) { o.mode, o.hasMode = mode&0o7777, true })
 	d.fs.fillAttr(p, fn.entry, &out.Attr)
 	out.SetEntryTimeout(d.fs.opts.CacheTTL)

@@ -75,12 +75,11 @@ func (n *fileNode) flush(ctx context.Context) error {
 	if err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p); err != nil {
 		return err
 	}
-	now := time.Now()
 	e := n.getEntry()
-	e.Type, e.Size, e.ModTime, e.HasTime = conn.TypeFile, n.content.size(), now, true
+	e.Type, e.Size, e.ModTime, e.HasTime = conn.TypeFile, n.content.size(), n.content.mtime, true
 	n.setEntry(e)
 	n.fs.cacheUpdate(p, e)
-	n.fs.applyPendingTime(ctx, p)
+	n.fs.applyPending(ctx, p)
 	return nil
 }
 
@@ -192,20 +191,35 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// Getattr reports the content's size while the file is being written.
+// Getattr reports the content's size while the file is open for writing,
+// and the last known attributes of a file removed while open.
 func (n *fileNode) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.cmu.Lock()
-	local := n.content != nil && (n.content.dirty || !n.content.onServer)
+	c, unlinked := n.content, n.unlinked
 	var size int64
-	if local {
-		size = n.content.size()
+	var changed bool
+	var mtime time.Time
+	if c != nil {
+		size, changed, mtime = c.size(), c.dirty || !c.onServer, c.mtime
 	}
 	n.cmu.Unlock()
-	if !local {
+	if c == nil && !unlinked {
 		return n.node.Getattr(ctx, f, out)
 	}
+	// Being written, or removed while open: this node knows best.
 	e := n.getEntry()
-	e.Size, e.ModTime, e.HasTime = size, time.Now(), true
+	if c != nil {
+		e.Size = size
+	}
+	if changed {
+		e.ModTime, e.HasTime = mtime, true
+	}
+	if unlinked {
+		n.fs.fillAttr(n.remotePath(), e, &out.Attr)
+		out.Nlink = 0
+		out.SetTimeout(n.fs.opts.CacheTTL)
+		return 0
+	}
 	n.fs.fillAttr(n.remotePath(), e, &out.Attr)
 	out.SetTimeout(n.fs.opts.CacheTTL)
 	return 0

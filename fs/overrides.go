@@ -16,7 +16,9 @@ type override struct {
 	hasMode  bool
 	mtime    time.Time
 	hasMtime bool
-	// pendingTime: mtime waits for an upload, after which it is sent.
+	// pendingMode and pendingTime: mode or mtime waits for the file's
+	// upload, after which it is sent.
+	pendingMode bool
 	pendingTime bool
 }
 

@@ -85,15 +85,32 @@ func (n *node) setattr(ctx context.Context, in *fuse.SetAttrIn, pending bool) sy
 		return syscall.EPERM
 	}
 	if mode, ok := in.GetMode(); ok {
-		err := n.fs.remote.Chmod(ctx, p, mode&0o7777)
-		if err != nil && !errors.Is(err, conn.ErrNotSupported) {
-			return n.fs.errno("chmod", p, err)
+		if errno := n.fs.setMode(ctx, p, mode&0o7777, pending); errno != 0 {
+			return errno
 		}
-		n.fs.overrides.update(p, func(o *override) { o.mode, o.hasMode = mode&0o7777, true })
 	}
 	if mtime, ok := in.GetMTime(); ok {
-		return n.fs.setTime(ctx, p, mtime, pending)
+		errno := n.fs.setTime(ctx, p, mtime, pending)
+		if errno != 0 && n.StableAttr().Mode == syscall.S_IFDIR {
+			// vsftpd and pyftpdlib set times on files only; tar sets
+			// them on every directory it makes. Keep it here instead.
+			return 0
+		}
+		return errno
 	}
+	return 0
+}
+
+// setMode sends a mode with SITE CHMOD, unless the file's upload is
+// pending, and records it so that it reads back whatever the server does.
+func (f *fsys) setMode(ctx context.Context, p string, mode uint32, pending bool) syscall.Errno {
+	if !pending {
+		err := f.remote.Chmod(ctx, p, mode)
+		if err != nil && !errors.Is(err, conn.ErrNotSupported) {
+			return f.errno("chmod", p, err)
+		}
+	}
+	f.overrides.update(p, func(o *override) { o.mode, o.hasMode, o.pendingMode = mode, true, pending })
 	return 0
 }
 
@@ -114,13 +131,21 @@ func (f *fsys) setTime(ctx context.Context, p string, t time.Time, pending bool)
 	return 0
 }
 
-// applyPendingTime sends a time set while the file's upload was pending.
-func (f *fsys) applyPendingTime(ctx context.Context, p string) {
+// applyPending sends the mode and time set while the file's upload was
+// pending: the mode first, as some servers reset times on SITE CHMOD.
+func (f *fsys) applyPending(ctx context.Context, p string) {
 	o, ok := f.overrides.get(p)
-	if !ok || !o.hasMtime || !o.pendingTime {
+	if !ok {
 		return
 	}
-	if errno := f.setTime(ctx, p, o.mtime, false); errno != 0 {
-		f.log.Warn("could not set the time after upload", "path", p, "errno", errno)
+	if o.hasMode && o.pendingMode {
+		if errno := f.setMode(ctx, p, o.mode, false); errno != 0 {
+			f.log.Warn("could not set the mode after upload", "path", p, "errno", errno)
+		}
+	}
+	if o.hasMtime && o.pendingTime {
+		if errno := f.setTime(ctx, p, o.mtime, false); errno != 0 {
+			f.log.Warn("could not set the time after upload", "path", p, "errno", errno)
+		}
 	}
 }

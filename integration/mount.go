@@ -158,6 +158,9 @@ func (m *Mount) Unmount(t testing.TB) {
 			t.Errorf("ftpfs did not exit within 15s of SIGTERM\n%s", m.log.String())
 		}
 	}
+	if log := m.log.String(); strings.Contains(log, "WARNING: DATA RACE") || strings.Contains(log, "panic:") {
+		t.Errorf("ftpfs reported a data race or a panic:\n%s", log)
+	}
 	if IsMounted(m.Dir) {
 		_ = exec.Command("umount", "-l", m.Dir).Run()
 		_ = exec.Command("fusermount3", "-u", "-z", m.Dir).Run()

@@ -42,10 +42,12 @@ type driver struct {
 	cfg      Config
 }
 
-func (d *driver) GetSettings() (*ftpserver.Settings, error)               { return d.settings, nil }
-func (d *driver) ClientConnected(ftpserver.ClientContext) (string, error) { return "ftpfs test server", nil }
-func (d *driver) ClientDisconnected(ftpserver.ClientContext)              {}
-func (d *driver) GetTLSConfig() (*tls.Config, error)                      { return nil, errors.New("no TLS") }
+func (d *driver) GetSettings() (*ftpserver.Settings, error) { return d.settings, nil }
+func (d *driver) ClientConnected(ftpserver.ClientContext) (string, error) {
+	return "ftpfs test server", nil
+}
+func (d *driver) ClientDisconnected(ftpserver.ClientContext) {}
+func (d *driver) GetTLSConfig() (*tls.Config, error)         { return nil, errors.New("no TLS") }
 
 // AuthUser lets in the configured user, or anyone when none is set.
 func (d *driver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
