@@ -17,7 +17,8 @@ import (
 
 // Mount is a running ftpfs process and its mount point.
 type Mount struct {
-	Dir    string // the mount point
+	Dir      string // the mount point
+	CacheDir string // its cache_dir
 	Server *Server
 	cmd    *exec.Cmd
 	log    *lockedBuffer
@@ -87,14 +88,17 @@ func MountServer(t testing.TB, srv *Server, extra ...string) *Mount {
 	if err := os.WriteFile(pwFile, []byte(srv.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts := fmt.Sprintf("port=%d,user=%s,password_file=%s", srv.Port, srv.User, pwFile)
+	cacheDir := filepath.Join(tmp, "cache")
+	opts := fmt.Sprintf("port=%d,user=%s,password_file=%s,cache_dir=%s", srv.Port, srv.User, pwFile, cacheDir)
 	if len(extra) > 0 {
 		opts += "," + strings.Join(extra, ",")
 	}
 	// The server's login directory is the served root: "host:" mounts it
 	// whatever the server's own name for it (a chroot makes it "/").
 	args := []string{"-f", srv.Host + ":", mnt, "-o", opts}
-	return startMount(t, bin, args, mnt, srv)
+	m := startMount(t, bin, args, mnt, srv)
+	m.CacheDir = cacheDir
+	return m
 }
 
 // startMount starts ftpfs with args and waits for mnt to be mounted.

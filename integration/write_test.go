@@ -65,6 +65,50 @@ var writeCases = []struct {
 	{"OpenFileSurvivesUnlinkAndRename", testOpenSurvives},
 	{"UntarAndRsync", testUntarAndRsync},
 	{"RandomOps", testRandomOps},
+	{"FailedUploadIsAnError", testFailedUpload},
+}
+
+// testFailedUpload writes into a directory the FTP user may not write to:
+// close(2) must fail, and the bytes must be kept in the cache directory.
+func testFailedUpload(t *testing.T, env *writeEnv) {
+	if env.srv.Kind == KindInProcess || env.srv.Kind == KindInProcessLIST {
+		t.Skip("the in-process server runs as root: nothing is refused")
+	}
+	mnt, disk := env.dir(t)
+	must(t, os.Chmod(disk, 0o555))
+	defer os.Chmod(disk, 0o755)
+	data := []byte("bytes the server refused")
+	f, err := os.Create(filepath.Join(mnt, "refused"))
+	if err != nil {
+		t.Fatal(err) // created locally; the server is asked at close
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err == nil {
+		t.Fatal("close succeeded although the server refused the file")
+	}
+	if _, err := os.Stat(filepath.Join(disk, "refused")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the server has the file: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		kept, _ := filepath.Glob(filepath.Join(env.m.CacheDir, "unsaved", "*refused"))
+		if len(kept) == 1 {
+			b, err := os.ReadFile(kept[0])
+			if err != nil || !bytes.Equal(b, data) {
+				t.Errorf("kept copy %s: %q, %v", kept[0], b, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no local copy kept under %s; log:\n%s", env.m.CacheDir, tail(env.m.Log(), 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(env.m.Log(), "the data is kept locally") {
+		t.Error("the log does not say where the data was kept")
+	}
 }
 
 func randomBytes(seed uint64, n int) []byte {
