@@ -19,10 +19,10 @@ import (
 type Mount struct {
 	Dir      string // the mount point
 	CacheDir string // its cache_dir
-	Server *Server
-	cmd    *exec.Cmd
-	log    *lockedBuffer
-	exited chan struct{}
+	Server   *Server
+	cmd      *exec.Cmd
+	log      *lockedBuffer
+	exited   chan struct{}
 }
 
 var (
