@@ -45,6 +45,13 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.TLS != TLSOff {
+		tc, err := tlsConfig(&cfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg.tls = tc
+	}
 	p := &Pool{cfg: cfg, tokens: make(chan struct{}, cfg.Connections), files: map[*File]struct{}{}}
 	s, err := dial(ctx, &p.cfg, p.q, &p.cmds)
 	if err != nil {

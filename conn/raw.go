@@ -86,11 +86,11 @@ func (x *rawExchange) transfer(command string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, err := net.DialTimeout("tcp", addr, x.s.ctl.timeout)
+	nc, err := x.s.dialData(addr)
 	if err != nil {
 		return err
 	}
-	data := &dataConn{Conn: nc, timeout: x.s.ctl.timeout}
+	data := nc.(*dataConn)
 	defer data.Close()
 	if _, _, err := x.cmd(1, "%s", command); err != nil {
 		return err

@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,13 @@ type Config struct {
 	// Logger receives the FTP transcript at debug level and warnings about
 	// odd server data. Nil means slog.Default().
 	Logger *slog.Logger
+	// TLS selects FTPS. Certificates are verified against the system's
+	// roots plus CAFile, unless Insecure.
+	TLS      TLSMode
+	CAFile   string
+	Insecure bool
+
+	tls *tls.Config // built by Open from the fields above
 }
 
 // Defaults for the zero values of Config.
@@ -54,6 +62,8 @@ type Session struct {
 	cwd      string // last directory changed into, "" when unknown
 	lastUsed time.Time
 	broken   bool // a network error left the session in an unknown state
+	timeout  time.Duration
+	tls      *tls.Config // this session's, with its own session cache; nil without TLS
 }
 
 var sessionIDs atomic.Int64
@@ -61,46 +71,114 @@ var sessionIDs atomic.Int64
 // dial connects and logs in. The dial function it hands to jlaffaye/ftp is
 // called first for the control connection and then once per data
 // connection, which lets us put our wrappers (deadlines, transcript,
-// listing sink) around both.
+// listing sink) around both, and do TLS ourselves: under our transcript,
+// so that -o debug shows plain commands and raw exchanges work, and with a
+// session cache per session, so that data connections resume the control
+// connection's TLS session.
 func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Session, error) {
-	timeout := cfg.Timeout
-	s := &Session{id: sessionIDs.Add(1)}
+	s := &Session{id: sessionIDs.Add(1), timeout: cfg.Timeout}
 	log := cfg.Logger.With("session", s.id)
-	dialer := &net.Dialer{Timeout: timeout}
+	if cfg.tls != nil {
+		s.tls = sessionTLS(cfg.tls)
+	}
+	var ctlErr error // a TLS failure, which the library would only report as a dial error
 	dialFn := func(network, addr string) (net.Conn, error) {
-		nc, err := dialer.DialContext(ctx, network, addr)
+		if s.ctl != nil {
+			return s.dialData(addr)
+		}
+		nc, err := s.dialControl(ctx, cfg.TLS, addr, log)
 		if err != nil {
+			ctlErr = err
 			return nil, err
 		}
-		setNoDelay(nc)
-		if s.ctl == nil {
-			s.ctl = newCtlConn(nc, timeout, log, cmds)
-			return s.ctl, nil
-		}
-		s.data = &dataConn{Conn: nc, timeout: timeout}
-		if s.sink != nil {
-			s.data.sink = s.sink
-		}
-		return s.data, nil
+		s.ctl = newCtlConn(nc, cfg.Timeout, log, cmds)
+		return s.ctl, nil
 	}
 	c, err := ftp.Dial(cfg.addr(), ftp.DialWithDialFunc(dialFn), ftp.DialWithForceListHidden(q.listHidden),
 		// vsftpd sets times with "MDTM time path"; the library only tries
 		// it where FEAT has MDTM and no MFMT.
 		ftp.DialWithWritingMDTM(true))
 	if err != nil {
+		if ctlErr != nil && s.tls != nil && !isNetErr(ctlErr) {
+			return nil, tlsError(cfg.addr(), ctlErr)
+		}
 		return nil, wrapErr("connect", cfg.addr(), err)
 	}
 	s.c = c
-	// Dialing used ctx; later data connections must not die with it.
-	ctx = context.Background()
 	if err := c.Login(cfg.User, cfg.Password); err != nil {
 		_ = c.Quit()
 		return nil, loginError(cfg.User, err)
 	}
 	s.feat = s.ctl.features()
 	_, s.mlsd = s.feat["MLST"]
+	if s.tls != nil {
+		if err := s.protectData(); err != nil {
+			_ = c.Quit()
+			return nil, err
+		}
+	}
 	s.lastUsed = time.Now()
 	return s, nil
+}
+
+// dialControl opens the control connection, with TLS as mode says.
+func (s *Session) dialControl(ctx context.Context, mode TLSMode, addr string, log *slog.Logger) (net.Conn, error) {
+	dialer := &net.Dialer{Timeout: s.timeout}
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	setNoDelay(nc)
+	switch mode {
+	case TLSImplicit:
+		tc := tls.Client(nc, s.tls)
+		hctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	case TLSExplicit:
+		log.Debug("ftp send", "cmd", "AUTH TLS")
+		tc, err := startTLS(ctx, nc, s.tls, s.timeout)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+	return nc, nil
+}
+
+// dialData opens a data connection. Under TLS the handshake waits for the
+// first read or write: servers start TLS on a data connection only after
+// the command that uses it, which is sent after the dial.
+func (s *Session) dialData(addr string) (net.Conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, s.timeout)
+	if err != nil {
+		return nil, err
+	}
+	if s.tls != nil {
+		nc = tls.Client(nc, s.tls)
+	}
+	s.data = &dataConn{Conn: nc, timeout: s.timeout}
+	if s.sink != nil {
+		s.data.sink = s.sink
+	}
+	return s.data, nil
+}
+
+// protectData asks for protected data connections (RFC 4217: PBSZ 0, then
+// PROT P), which the library does only for TLS it set up itself.
+func (s *Session) protectData() error {
+	if _, _, err := s.raw(2, "PBSZ 0"); err != nil {
+		return wrapErr("pbsz", "", err)
+	}
+	if _, _, err := s.raw(2, "PROT P"); err != nil {
+		return wrapErr("prot", "", err)
+	}
+	return nil
 }
 
 // loginError keeps the server's words: a user should read "530 Login

@@ -3,6 +3,7 @@ package conn
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -121,6 +122,7 @@ type dataConn struct {
 	net.Conn
 	timeout time.Duration
 	sink    io.Writer
+	wrote   bool // an upload: Close must end it gracefully
 }
 
 // Read reads under a deadline, or drains into the sink.
@@ -143,12 +145,36 @@ func (d *dataConn) read(b []byte) (int, error) {
 	return d.Conn.Read(b)
 }
 
+// Handshake completes TLS on a data connection that has carried no bytes,
+// as the library asks before closing an empty upload.
+func (d *dataConn) Handshake() error {
+	if tc, ok := d.Conn.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(d.timeout))
+		return tc.Handshake()
+	}
+	return nil
+}
+
 // Write writes under a deadline.
 func (d *dataConn) Write(b []byte) (int, error) {
+	d.wrote = true
 	if d.timeout > 0 {
 		_ = d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
 	}
 	return d.Conn.Write(b)
+}
+
+// Close ends a TLS upload gracefully: it half-closes, then reads until the
+// server closes its side. Closing a socket with unread bytes in it sends a
+// reset instead of the end of the stream, and a TLS 1.3 server always
+// sends session tickets that the client never reads: vsftpd then loses
+// the upload ("426 Failure reading network stream").
+func (d *dataConn) Close() error {
+	if tc, ok := d.Conn.(*tls.Conn); ok && d.wrote && tc.CloseWrite() == nil {
+		_ = tc.SetReadDeadline(time.Now().Add(d.timeout))
+		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 1<<20))
+	}
+	return d.Conn.Close()
 }
 
 // deadlineReader hides dataConn's other methods from io.Copy, which would

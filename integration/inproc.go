@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"crypto/tls"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -19,12 +22,35 @@ const (
 // StartInProcess serves root from an ftpserverlib server inside the test
 // process, listening on 127.0.0.1 and stopped in cleanup.
 func StartInProcess(t testing.TB, kind, root string) *Server {
+	return startInProcess(t, kind, root, "")
+}
+
+// StartInProcessTLS is StartInProcess serving FTPS, "explicit" or
+// "implicit", with a self-signed certificate that Server.CAFile holds.
+func StartInProcessTLS(t testing.TB, kind, root, mode string) *Server {
+	return startInProcess(t, kind, root, mode)
+}
+
+func startInProcess(t testing.TB, kind, root, mode string) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
 	cfg := testserver.Config{Root: root, User: "ftpfs", Password: "secret", NoMLSD: kind == KindInProcessLIST}
+	var caFile string
+	if mode != "" {
+		cert, pemBytes, err := testserver.SelfSigned("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		caFile = filepath.Join(t.TempDir(), "cert.pem")
+		if err := os.WriteFile(caFile, pemBytes, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		cfg.Implicit = mode == "implicit"
+	}
 	srv, err := testserver.Start(ln, cfg)
 	if err != nil {
 		t.Fatalf("in-process server: %v", err)
@@ -35,5 +61,6 @@ func StartInProcess(t testing.TB, kind, root string) *Server {
 		Kind: kind, Host: "127.0.0.1", Port: port,
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		User: cfg.User, Password: cfg.Password, Root: root,
+		TLS: mode, CAFile: caFile,
 	}
 }

@@ -77,6 +77,10 @@ type Server struct {
 	User     string // login name
 	Password string // login password
 	Root     string // absolute path of the served directory on disk
+	// TLS is "", "explicit" or "implicit"; CAFile then holds the server's
+	// self-signed certificate, for a client to trust.
+	TLS    string
+	CAFile string
 
 	script   string
 	state    string
@@ -89,6 +93,14 @@ type ServerOption func(*serverOptions)
 
 type serverOptions struct {
 	maxSessions int
+	tls         string
+}
+
+// WithTLS serves FTPS, "explicit" (AUTH TLS) or "implicit", with a fresh
+// self-signed certificate for 127.0.0.1, with each server's default TLS
+// settings otherwise (vsftpd's require_ssl_reuse=YES among them).
+func WithTLS(mode string) ServerOption {
+	return func(o *serverOptions) { o.tls = mode }
 }
 
 // WithMaxSessions limits the server to n concurrent sessions (control connections); further ones are
@@ -154,6 +166,10 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 		}
 		if o.maxSessions > 0 {
 			args = append(args, "--max-sessions", strconv.Itoa(o.maxSessions))
+		}
+		if o.tls != "" {
+			args = append(args, "--tls", o.tls)
+			s.TLS, s.CAFile = o.tls, filepath.Join(s.state, "cert.pem")
 		}
 		code, out, err := runScript(serverStartTimeout, args...)
 		switch {

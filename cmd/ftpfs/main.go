@@ -76,6 +76,10 @@ func mount(o *options, log *slog.Logger) (*fs.Server, *conn.Pool, error) {
 	cfg := conn.Config{
 		Host: o.host, Port: o.port, User: user, Password: password,
 		Timeout: o.timeout, Connections: o.connections, Logger: log,
+		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure,
+	}
+	if o.insecure {
+		log.Warn("TLS certificate verification is off (-o insecure): the connection can be intercepted")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout(o))
 	defer cancel()

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ftpfs/ftpfs/conn"
 )
 
 // options is everything the command line says, before credentials are
@@ -30,6 +32,9 @@ type options struct {
 
 	passwordFile string
 	cacheDir     string
+	tls          conn.TLSMode
+	cafile       string
+	insecure     bool
 	cacheTTL     time.Duration
 	connections  int
 	timeout      time.Duration
@@ -45,6 +50,7 @@ type options struct {
 // Defaults for options that have one.
 const (
 	defaultPort     = 21
+	implicitTLSPort = 990
 	defaultCacheTTL = 30 * time.Second
 )
 
@@ -106,6 +112,9 @@ func parseArgs(args []string) (*options, error) {
 	if err := o.parseSource(pos[0]); err != nil {
 		return nil, err
 	}
+	if o.tls == conn.TLSImplicit && !o.portSet {
+		o.port = implicitTLSPort
+	}
 	return o, nil
 }
 
@@ -124,6 +133,17 @@ func (o *options) parseOptions(list string) error {
 }
 
 func (o *options) setOption(key, val string, hasVal bool) error {
+	if key == "tls" { // a flag (explicit FTPS) or tls=explicit|implicit
+		switch {
+		case !hasVal || val == "explicit":
+			o.tls = conn.TLSExplicit
+		case val == "implicit":
+			o.tls = conn.TLSImplicit
+		default:
+			return fmt.Errorf("option tls=%s: want tls, tls=explicit or tls=implicit", val)
+		}
+		return nil
+	}
 	if setFlag, ok := o.flagOptions()[key]; ok {
 		if hasVal {
 			return fmt.Errorf("option %s takes no value", key)
@@ -157,6 +177,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"ro":                  &o.readOnly,
 		"allow_other":         &o.allowOther,
 		"default_permissions": &o.defaultPermissions,
+		"insecure":            &o.insecure,
 	}
 }
 
@@ -169,6 +190,7 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"user":          func(v string) error { o.user = v; return nil },
 		"password_file": func(v string) error { o.passwordFile = v; return nil },
 		"cache_dir":     func(v string) error { o.cacheDir = v; return nil },
+		"cafile":        func(v string) error { o.cafile = v; return nil },
 		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
 		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },
 		"connections": func(v string) error {
@@ -247,8 +269,14 @@ func (o *options) parseURL(src string) error {
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	if u.Scheme != "ftp" {
-		return fmt.Errorf("source %q: unsupported scheme %q (want ftp://)", redactURL(u), u.Scheme)
+	switch u.Scheme {
+	case "ftp":
+	case "ftps": // TLS from the first byte, on port 990 unless told otherwise
+		o.tls = conn.TLSImplicit
+	case "ftpes": // AUTH TLS on the usual port
+		o.tls = conn.TLSExplicit
+	default:
+		return fmt.Errorf("source %q: unsupported scheme %q (want ftp://, ftps:// or ftpes://)", redactURL(u), u.Scheme)
 	}
 	if u.Hostname() == "" {
 		return fmt.Errorf("source %q: no host", redactURL(u))
@@ -261,6 +289,7 @@ func (o *options) parseURL(src string) error {
 		if err := parseInt(ps, 1, 65535, 10, func(n int64) { o.port = int(n) }); err != nil {
 			return fmt.Errorf("source port %s: %w", ps, err)
 		}
+		o.portSet = true
 	}
 	if u.User != nil {
 		o.user = u.User.Username()

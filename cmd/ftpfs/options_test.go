@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftpfs/ftpfs/conn"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -52,6 +54,21 @@ func TestParseArgs(t *testing.T) {
 		{"cache off", []string{"host:/", "/mnt", "-o", "cache_timeout=0"}, func(o *options) bool {
 			return o.cacheTTL == 0
 		}},
+		{"ftps url is implicit on 990", []string{"ftps://host/", "/mnt"}, func(o *options) bool {
+			return o.tls == conn.TLSImplicit && o.port == 990
+		}},
+		{"ftpes url is explicit on 21", []string{"ftpes://host/", "/mnt"}, func(o *options) bool {
+			return o.tls == conn.TLSExplicit && o.port == 21
+		}},
+		{"tls options", []string{"host:/", "/mnt", "-o", "tls,cafile=/ca.pem,insecure"}, func(o *options) bool {
+			return o.tls == conn.TLSExplicit && o.cafile == "/ca.pem" && o.insecure
+		}},
+		{"tls implicit defaults to 990", []string{"host:/", "/mnt", "-o", "tls=implicit"}, func(o *options) bool {
+			return o.port == 990
+		}},
+		{"tls implicit with port", []string{"host:/", "/mnt", "-o", "tls=implicit,port=9990"}, func(o *options) bool {
+			return o.tls == conn.TLSImplicit && o.port == 9990
+		}},
 		{"help", []string{"--help"}, func(o *options) bool { return o.help }},
 		{"version", []string{"-V"}, func(o *options) bool { return o.version }},
 	}
@@ -79,6 +96,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{":/path", "/mnt"}, "expected host:/path"},
 		{[]string{"[::1/x", "/mnt"}, "unclosed ["},
 		{[]string{"sftp://host/", "/mnt"}, "unsupported scheme"},
+		{[]string{"host:/", "/mnt", "-o", "tls=maybe"}, "tls=maybe"},
 		{[]string{"ftp:///path", "/mnt"}, "no host"},
 		{[]string{"ftp://host/?x=1", "/mnt"}, "query"},
 		{[]string{"ftp://host:99999/", "/mnt"}, "port"},

@@ -8,6 +8,8 @@ SOURCE is host:/path (an absolute path; host: alone or host:path mean the
 login directory or a path relative to it), or a URL
 ftp://[user[:password]@]host[:port][/path] whose path is relative to the
 login directory (ftp://host//abs or ftp://host/%2Fabs for an absolute one).
+ftps:// is FTPS with TLS from the first byte (port 990), ftpes:// FTPS with
+AUTH TLS (port 21).
 
 Flags:
   -f               stay in the foreground (the default for now)
@@ -25,6 +27,10 @@ Options:
                       (default ~/.cache/ftpfs)
   connections=N       most control connections at once (default 4)
   timeout=SECS        bound on every network operation (default 30)
+  tls, tls=explicit   FTPS: AUTH TLS on the control port, data connections protected
+  tls=implicit        FTPS with TLS from the first byte (usually port 990)
+  cafile=PATH         also trust the CA certificate(s) in PATH (PEM)
+  insecure            do not verify the server's certificate (warns on every mount)
   debug               log every FTP command and reply (passwords masked)
   ro                  mount read-only
   allow_other         let other users access the mount

@@ -22,6 +22,11 @@ type Config struct {
 	User, Password string
 	// NoMLSD switches MLSD and MLST off, so clients fall back to LIST.
 	NoMLSD bool
+	// TLS, when set, serves FTPS with this configuration: explicit (AUTH
+	// TLS, required before login) or, with Implicit, TLS from the first
+	// byte.
+	TLS      *tls.Config
+	Implicit bool
 }
 
 // Start listens on ln and serves in the background until Stop.
@@ -29,6 +34,14 @@ func Start(ln net.Listener, cfg Config) (*ftpserver.FtpServer, error) {
 	d := &driver{cfg: cfg, settings: &ftpserver.Settings{
 		Listener: ln, DisableMLSD: cfg.NoMLSD, DisableMLST: cfg.NoMLSD,
 	}}
+	switch {
+	case cfg.TLS != nil && cfg.Implicit:
+		// ftpserverlib wraps only a listener it makes itself.
+		d.settings.Listener = tls.NewListener(ln, cfg.TLS)
+		d.settings.TLSRequired = ftpserver.ImplicitEncryption
+	case cfg.TLS != nil:
+		d.settings.TLSRequired = ftpserver.MandatoryEncryption
+	}
 	srv := ftpserver.NewFtpServer(d)
 	if err := srv.Listen(); err != nil {
 		return nil, err
@@ -47,7 +60,14 @@ func (d *driver) ClientConnected(ftpserver.ClientContext) (string, error) {
 	return "ftpfs test server", nil
 }
 func (d *driver) ClientDisconnected(ftpserver.ClientContext) {}
-func (d *driver) GetTLSConfig() (*tls.Config, error)         { return nil, errors.New("no TLS") }
+
+// GetTLSConfig returns the configured TLS, if any.
+func (d *driver) GetTLSConfig() (*tls.Config, error) {
+	if d.cfg.TLS == nil {
+		return nil, errors.New("no TLS configured")
+	}
+	return d.cfg.TLS, nil
+}
 
 // AuthUser lets in the configured user, or anyone when none is set.
 func (d *driver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
