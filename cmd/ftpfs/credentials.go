@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // anonymousPassword is what anonymous logins send; servers expect an email
@@ -37,7 +39,28 @@ func credentials(o *options) (user, password string, err error) {
 	if user == "" || user == "anonymous" || user == "ftp" {
 		return orAnonymous(user), anonymousPassword, nil
 	}
-	return user, "", nil
+	return user, prompt(user, o.host), nil
+}
+
+// prompt asks for the password on the terminal, without echo, when there
+// is one; otherwise the login goes ahead without a password (and the
+// server says why it fails).
+func prompt(user, host string) string {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return ""
+	}
+	defer tty.Close()
+	if !term.IsTerminal(int(tty.Fd())) {
+		return ""
+	}
+	fmt.Fprintf(tty, "Password for %s@%s: ", user, host)
+	pw, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return ""
+	}
+	return string(pw)
 }
 
 func orAnonymous(user string) string {

@@ -10,7 +10,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"os/signal"
 	"path"
@@ -30,8 +32,9 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// run returns the exit status: 0 after a clean unmount, 1 when the mount
-// could not be made, 2 for a bad command line.
+// run returns the exit status: 0 after a clean unmount (or, without -f,
+// once the background process has mounted), 1 when the mount could not be
+// made, 2 for a bad command line.
 func run(args []string) int {
 	o, err := parseArgs(args)
 	if err != nil {
@@ -46,31 +49,82 @@ func run(args []string) int {
 		fmt.Printf("ftpfs %s (%s)\n", version, runtime.Version())
 		return 0
 	}
-	log := newLogger(o.debug)
-	srv, pool, err := mount(o, log)
+	if isDaemonChild() {
+		return runChild(o)
+	}
+	maskArgv(o)
+	user, password, err := credentials(o)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ftpfs: %v\n", err)
-		return 1
+		return fail("%v", err)
+	}
+	if !o.foreground {
+		return daemonize(o, args, user, password)
+	}
+	log, closeLog, err := newLogger(o, os.Stderr)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer closeLog()
+	srv, pool, err := mount(o, user, password, log)
+	if err != nil {
+		return fail("%v", err)
 	}
 	return serve(o, srv, pool, log)
 }
 
-func newLogger(debug bool) *slog.Logger {
+// runChild is the background process: it mounts, tells the parent how that
+// went, and serves.
+func runChild(o *options) int {
+	user, password, err := childCredentials()
+	if err == nil {
+		err = detachChild(o)
+	}
+	log, closeLog, lerr := newLogger(o, nil)
+	if err == nil {
+		err = lerr
+	}
+	var srv *fs.Server
+	var pool *conn.Pool
+	if err == nil {
+		srv, pool, err = mount(o, user, password, log)
+	}
+	reportReady(err)
+	if err != nil {
+		return 1
+	}
+	defer closeLog()
+	return serve(o, srv, pool, log)
+}
+
+// newLogger logs to -o log_file= if given, else to stderr in the
+// foreground (w) and to syslog in the background (w nil).
+func newLogger(o *options, w io.Writer) (*slog.Logger, func(), error) {
+	closeFn := func() {}
+	switch {
+	case o.logFile != "":
+		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log_file: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	case w == nil:
+		if sl, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "ftpfs"); err == nil {
+			w, closeFn = sl, func() { sl.Close() }
+		} else {
+			w = io.Discard // no syslog daemon, and no log_file asked for
+		}
+	}
 	level := slog.LevelInfo
-	if debug {
+	if o.debug {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
 }
 
 // mount connects, logs in, checks the remote directory and mounts it. On
 // any failure nothing is left mounted or connected.
-func mount(o *options, log *slog.Logger) (*fs.Server, *conn.Pool, error) {
+func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *conn.Pool, error) {
 	if err := checkMountpoint(o.mountpoint); err != nil {
-		return nil, nil, err
-	}
-	user, password, err := credentials(o)
-	if err != nil {
 		return nil, nil, err
 	}
 	cfg := conn.Config{

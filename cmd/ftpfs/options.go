@@ -19,19 +19,21 @@ type options struct {
 	help       bool
 	version    bool
 
-	source     string // as typed, for the mount table
-	host       string
-	port       int
-	portSet    bool
-	remotePath string // "" means the login directory
-	absolute   bool   // remotePath is absolute, not relative to the login directory
-	user       string
-	password   string // from the URL only
-	hasURLPass bool
-	mountpoint string
+	source                       string // as typed, for the mount table, without a URL password
+	sourceIndex, mountpointIndex int    // positions in the arguments, -1 if absent
+	host                         string
+	port                         int
+	portSet                      bool
+	remotePath                   string // "" means the login directory
+	absolute                     bool   // remotePath is absolute, not relative to the login directory
+	user                         string
+	password                     string // from the URL only
+	hasURLPass                   bool
+	mountpoint                   string
 
 	passwordFile string
 	cacheDir     string
+	logFile      string
 	tls          conn.TLSMode
 	cafile       string
 	insecure     bool
@@ -68,8 +70,10 @@ var ignoredOptions = map[string]bool{
 // parseArgs reads the command line: flags and -o options may come before
 // or after SOURCE and MOUNTPOINT, as mount(8) passes -o last.
 func parseArgs(args []string) (*options, error) {
-	o := &options{port: defaultPort, cacheTTL: defaultCacheTTL, uid: -1, gid: -1, umask: -1}
+	o := &options{port: defaultPort, cacheTTL: defaultCacheTTL, uid: -1, gid: -1, umask: -1,
+		sourceIndex: -1, mountpointIndex: -1}
 	var pos []string
+	var posIndex []int
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -94,12 +98,14 @@ func parseArgs(args []string) (*options, error) {
 				return nil, err
 			}
 		case a == "--":
-			pos = append(pos, args[i+1:]...)
+			for j := i + 1; j < len(args); j++ {
+				pos, posIndex = append(pos, args[j]), append(posIndex, j)
+			}
 			i = len(args)
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			return nil, fmt.Errorf("unknown flag %s", a)
 		default:
-			pos = append(pos, a)
+			pos, posIndex = append(pos, a), append(posIndex, i)
 		}
 	}
 	if o.help || o.version {
@@ -109,6 +115,7 @@ func parseArgs(args []string) (*options, error) {
 		return nil, fmt.Errorf("need SOURCE and MOUNTPOINT, got %d argument(s)", len(pos))
 	}
 	o.mountpoint = pos[1]
+	o.sourceIndex, o.mountpointIndex = posIndex[0], posIndex[1]
 	if err := o.parseSource(pos[0]); err != nil {
 		return nil, err
 	}
@@ -190,6 +197,7 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"user":          func(v string) error { o.user = v; return nil },
 		"password_file": func(v string) error { o.passwordFile = v; return nil },
 		"cache_dir":     func(v string) error { o.cacheDir = v; return nil },
+		"log_file":      func(v string) error { o.logFile = v; return nil },
 		"cafile":        func(v string) error { o.cafile = v; return nil },
 		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
 		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },
@@ -294,6 +302,7 @@ func (o *options) parseURL(src string) error {
 	if u.User != nil {
 		o.user = u.User.Username()
 		o.password, o.hasURLPass = u.User.Password()
+		o.password = strings.Clone(o.password) // maskArgv overwrites the argument's bytes
 	}
 	p := strings.TrimPrefix(u.Path, "/")
 	o.remotePath = p

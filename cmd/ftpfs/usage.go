@@ -12,7 +12,8 @@ ftps:// is FTPS with TLS from the first byte (port 990), ftpes:// FTPS with
 AUTH TLS (port 21).
 
 Flags:
-  -f               stay in the foreground (the default for now)
+  -f               stay in the foreground (otherwise ftpfs returns once mounted
+                   and logs to syslog or log_file)
   -d               same as -o debug
   -o opt,...       mount options, see below; may be given more than once
   -h, --help       show this help
@@ -32,6 +33,7 @@ Options:
   cafile=PATH         also trust the CA certificate(s) in PATH (PEM)
   insecure            do not verify the server's certificate (warns on every mount)
   debug               log every FTP command and reply (passwords masked)
+  log_file=PATH       log there instead of stderr (foreground) or syslog (background)
   ro                  mount read-only
   allow_other         let other users access the mount
   default_permissions let the kernel check permissions against the modes shown
@@ -40,8 +42,8 @@ Options:
 Options mount(8) passes (rw, dev, suid, exec, noatime, _netdev, x-*...) are accepted
 and ignored.
 
-Password, first found: the URL, password_file, $FTPFS_PASSWORD, ~/.netrc;
-without a user, the login is anonymous.
+Password, first found: the URL, password_file, $FTPFS_PASSWORD, ~/.netrc,
+a prompt on the terminal; without a user, the login is anonymous.
 
 Unmount with 'umount MOUNTPOINT' (root), 'fusermount3 -u MOUNTPOINT', or by
 sending SIGINT or SIGTERM to ftpfs.
