@@ -30,9 +30,10 @@ const (
 // The stream's session returns to the pool when the stream ends, after
 // streamIdle without reads, or when the pool needs it for someone else.
 type File struct {
-	p    *Pool
-	path string
-	last atomic.Int64 // unix nanoseconds of the last read, for reclaiming
+	p       *Pool
+	path    string       // in the server's character set
+	pathErr error        // the name has no form in that set
+	last    atomic.Int64 // unix nanoseconds of the last read, for reclaiming
 
 	mu   sync.Mutex
 	s    *Session      // guarded by mu; nil when no stream is open
@@ -53,12 +54,16 @@ type FileReader interface {
 
 // OpenFile returns a reader for path; it does no I/O until the first read.
 func (p *Pool) OpenFile(path string) FileReader {
-	return &File{p: p, path: path}
+	sp, err := p.cc.toServer("retr", path)
+	return &File{p: p, path: sp, pathErr: err}
 }
 
 // ReadAt fills b from offset off. It returns fewer bytes than len(b) only at
 // the end of the file, with a nil error; 0, io.EOF past the end.
 func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
+	if f.pathErr != nil {
+		return 0, f.pathErr
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.last.Store(time.Now().UnixNano())

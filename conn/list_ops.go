@@ -13,12 +13,20 @@ const MaxListEntries = 1 << 20
 // List returns the entries of the directory dir, an absolute path, with
 // "." and ".." left out.
 func (p *Pool) List(ctx context.Context, dir string) ([]Entry, error) {
+	dir, err := p.cc.toServer("list", dir)
+	if err != nil {
+		return nil, err
+	}
 	var entries []Entry
-	err := p.do(ctx, "list", dir, func(s *Session) error {
+	err = p.do(ctx, "list", dir, func(s *Session) error {
 		var err error
 		entries, err = s.list(dir, p)
 		return err
 	})
+	for i := range entries {
+		entries[i].Name = p.cc.fromServer(entries[i].Name)
+		entries[i].Target = p.cc.fromServer(entries[i].Target)
+	}
 	return entries, err
 }
 
@@ -113,6 +121,10 @@ func (s *Session) chdir(dir string) error {
 // CheckDir reports whether dir exists and is a directory the user may
 // enter, by changing into it.
 func (p *Pool) CheckDir(ctx context.Context, dir string) error {
+	dir, err := p.cc.toServer("cwd", dir)
+	if err != nil {
+		return err
+	}
 	return p.do(ctx, "cwd", dir, func(s *Session) error { return s.chdir(dir) })
 }
 
@@ -124,5 +136,5 @@ func (p *Pool) Getwd(ctx context.Context) (string, error) {
 		wd, err = s.c.CurrentDir()
 		return err
 	})
-	return wd, err
+	return p.cc.fromServer(wd), err
 }

@@ -20,6 +20,7 @@ type Pool struct {
 	cfg  Config
 	q    quirks
 	cmds atomic.Int64 // commands sent over all sessions
+	cc   codec        // the server's character set for names
 
 	noSetTime atomic.Bool // neither MFMT nor vsftpd's MDTM form worked
 	noChmod   atomic.Bool // SITE CHMOD is not implemented
@@ -45,6 +46,10 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cc, err := newCodec(cfg.Encoding)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.TLS != TLSOff {
 		tc, err := tlsConfig(&cfg)
 		if err != nil {
@@ -52,7 +57,7 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 		}
 		cfg.tls = tc
 	}
-	p := &Pool{cfg: cfg, tokens: make(chan struct{}, cfg.Connections), files: map[*File]struct{}{}}
+	p := &Pool{cfg: cfg, cc: cc, tokens: make(chan struct{}, cfg.Connections), files: map[*File]struct{}{}}
 	s, err := dial(ctx, &p.cfg, p.q, &p.cmds)
 	if err != nil {
 		return nil, err

@@ -35,6 +35,9 @@ type Config struct {
 	TLS      TLSMode
 	CAFile   string
 	Insecure bool
+	// Encoding names the server's character set for file names (GBK,
+	// Shift_JIS, ISO-8859-1...); empty passes names through as bytes.
+	Encoding string
 
 	tls *tls.Config // built by Open from the fields above
 }

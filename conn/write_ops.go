@@ -12,6 +12,10 @@ import (
 // never REST: StorFrom leaves bytes past the end on some servers). A failed
 // attempt is retried on a fresh connection from the start of src.
 func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int64) error {
+	path, err := p.cc.toServer("stor", path)
+	if err != nil {
+		return err
+	}
 	return p.do(ctx, "stor", path, func(s *Session) error {
 		return s.c.Stor(path, io.NewSectionReader(src, 0, size))
 	})
@@ -21,7 +25,10 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 // off bytes on the server (APPE). APPE cannot be repeated blindly: after a
 // failure the server's SIZE says how much arrived, and the rest is sent.
 func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, size int64) error {
-	var err error
+	path, err := p.cc.toServer("appe", path)
+	if err != nil {
+		return err
+	}
 	for attempt := 0; attempt < 3; attempt++ {
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
 			return s.c.Append(path, io.NewSectionReader(src, off, size-off))
@@ -29,7 +36,7 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 		if err == nil || !IsTransient(err) || ctx.Err() != nil {
 			return err
 		}
-		have, serr := p.Size(ctx, path)
+		have, serr := p.size(ctx, path)
 		switch {
 		case serr != nil:
 			return err
@@ -45,6 +52,15 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 
 // Size returns the size of path (SIZE).
 func (p *Pool) Size(ctx context.Context, path string) (int64, error) {
+	path, err := p.cc.toServer("size", path)
+	if err != nil {
+		return 0, err
+	}
+	return p.size(ctx, path)
+}
+
+// size is Size for a path already in the server's character set.
+func (p *Pool) size(ctx context.Context, path string) (int64, error) {
 	var n int64
 	err := p.do(ctx, "size", path, func(s *Session) error {
 		var err error
@@ -56,6 +72,14 @@ func (p *Pool) Size(ctx context.Context, path string) (int64, error) {
 
 // Rename renames from to to (RNFR, RNTO).
 func (p *Pool) Rename(ctx context.Context, from, to string) error {
+	to, err := p.cc.toServer("rename", to)
+	if err != nil {
+		return err
+	}
+	from, err = p.cc.toServer("rename", from)
+	if err != nil {
+		return err
+	}
 	return p.do(ctx, "rename", from+" -> "+to, func(s *Session) error {
 		s.cwd = "" // some servers change the meaning of a cwd under a renamed tree
 		return s.c.Rename(from, to)
@@ -64,16 +88,28 @@ func (p *Pool) Rename(ctx context.Context, from, to string) error {
 
 // Delete removes a file (DELE).
 func (p *Pool) Delete(ctx context.Context, path string) error {
+	path, err := p.cc.toServer("dele", path)
+	if err != nil {
+		return err
+	}
 	return p.do(ctx, "dele", path, func(s *Session) error { return s.c.Delete(path) })
 }
 
 // MakeDir creates a directory (MKD).
 func (p *Pool) MakeDir(ctx context.Context, path string) error {
+	path, err := p.cc.toServer("mkd", path)
+	if err != nil {
+		return err
+	}
 	return p.do(ctx, "mkd", path, func(s *Session) error { return s.c.MakeDir(path) })
 }
 
 // RemoveDir removes an empty directory (RMD).
 func (p *Pool) RemoveDir(ctx context.Context, path string) error {
+	path, err := p.cc.toServer("rmd", path)
+	if err != nil {
+		return err
+	}
 	return p.do(ctx, "rmd", path, func(s *Session) error {
 		if s.cwd == path || len(s.cwd) > len(path) && s.cwd[:len(path)+1] == path+"/" {
 			s.cwd = "" // vsftpd refuses to remove a session's working directory
@@ -89,10 +125,14 @@ func (p *Pool) RemoveDir(ctx context.Context, path string) error {
 // it, else vsftpd's "MDTM time path" form. ErrNotSupported when neither
 // works, which the pool then remembers.
 func (p *Pool) SetTime(ctx context.Context, path string, t time.Time) error {
+	path, err := p.cc.toServer("mfmt", path)
+	if err != nil {
+		return err
+	}
 	if p.noSetTime.Load() {
 		return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
 	}
-	err := p.do(ctx, "mfmt", path, func(s *Session) error {
+	err = p.do(ctx, "mfmt", path, func(s *Session) error {
 		if !s.c.IsSetTimeSupported() {
 			return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
 		}
@@ -107,10 +147,14 @@ func (p *Pool) SetTime(ctx context.Context, path string, t time.Time) error {
 // Chmod sets the permission bits of path with SITE CHMOD. ErrNotSupported
 // when the server lacks it, which the pool then remembers.
 func (p *Pool) Chmod(ctx context.Context, path string, mode uint32) error {
+	path, err := p.cc.toServer("site chmod", path)
+	if err != nil {
+		return err
+	}
 	if p.noChmod.Load() {
 		return &Error{Op: "site chmod", Path: path, Msg: "the server has no SITE CHMOD", Err: ErrNotSupported}
 	}
-	err := p.do(ctx, "site chmod", path, func(s *Session) error {
+	err = p.do(ctx, "site chmod", path, func(s *Session) error {
 		_, _, err := s.raw(2, "SITE CHMOD %04o %s", mode&0o7777, path)
 		return err
 	})

@@ -130,7 +130,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 	cfg := conn.Config{
 		Host: o.host, Port: o.port, User: user, Password: password,
 		Timeout: o.timeout, Connections: o.connections, Logger: log,
-		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure,
+		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure, Encoding: o.encoding,
 	}
 	if o.insecure {
 		log.Warn("TLS certificate verification is off (-o insecure): the connection can be intercepted")

@@ -34,6 +34,7 @@ type options struct {
 	passwordFile string
 	cacheDir     string
 	logFile      string
+	encoding     string
 	tls          conn.TLSMode
 	cafile       string
 	insecure     bool
@@ -198,6 +199,7 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"password_file": func(v string) error { o.passwordFile = v; return nil },
 		"cache_dir":     func(v string) error { o.cacheDir = v; return nil },
 		"log_file":      func(v string) error { o.logFile = v; return nil },
+		"encoding":      func(v string) error { o.encoding = v; return nil },
 		"cafile":        func(v string) error { o.cafile = v; return nil },
 		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
 		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },

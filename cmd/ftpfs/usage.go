@@ -32,6 +32,8 @@ Options:
   tls=implicit        FTPS with TLS from the first byte (usually port 990)
   cafile=PATH         also trust the CA certificate(s) in PATH (PEM)
   insecure            do not verify the server's certificate (warns on every mount)
+  encoding=NAME       the server's character set for file names (GBK, Shift_JIS,
+                      ISO-8859-1...); names show as UTF-8
   debug               log every FTP command and reply (passwords masked)
   log_file=PATH       log there instead of stderr (foreground) or syslog (background)
   ro                  mount read-only
