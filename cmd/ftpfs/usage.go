@@ -23,7 +23,8 @@ Options:
   port=N              server port (default 21; overrides a URL's port)
   user=NAME           login name (default anonymous)
   password_file=PATH  read the password from the first line of PATH
-  cache_timeout=SECS  how long listings and attributes are trusted (default 30; 0 = never)
+  cache_timeout=SECS  how long listings and attributes are trusted (default 30;
+                      0 = the kernel asks every time)
   cache_dir=PATH      where files being written are buffered, and failed uploads kept
                       (default ~/.cache/ftpfs)
   connections=N       most control connections at once (default 4)
