@@ -146,3 +146,21 @@ func TestSignalUnmounts(t *testing.T) {
 		t.Error("still mounted after SIGINT")
 	}
 }
+
+// TestOwnershipOptions checks uid=, gid= and umask= on what stat shows.
+func TestOwnershipOptions(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := StartInProcess(t, KindInProcessLIST, root)
+	m := MountServer(t, srv, "uid=1234", "gid=5678", "umask=027")
+	fi, err := os.Stat(filepath.Join(m.Dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if st.Uid != 1234 || st.Gid != 5678 || fi.Mode().Perm() != 0o640 {
+		t.Errorf("uid %d gid %d mode %v; want 1234 5678 -rw-r-----", st.Uid, st.Gid, fi.Mode())
+	}
+}
