@@ -83,14 +83,21 @@ func (n *fileNode) flush(ctx context.Context) error {
 	return nil
 }
 
-// release drops a handle; the last one frees the content, or, if its
-// upload failed, keeps the bytes in the cache directory and says where.
+// release drops a handle; the last one frees the content. Changes still
+// pending then (an upload that failed at close, or a change made after the
+// last close) get one more upload, and if that fails too, the bytes are
+// kept in the cache directory and the log says where.
 func (n *fileNode) release() {
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
 	n.handles--
 	if n.handles > 0 || n.content == nil {
 		return
+	}
+	if n.content.dirty && !n.unlinked {
+		if err := n.flush(context.Background()); err != nil {
+			n.fs.log.Warn("upload at release failed", "path", n.remotePath(), "err", err)
+		}
 	}
 	c := n.content
 	n.content = nil

@@ -27,14 +27,17 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	ttl := opts.CacheTTL
 	fo := &fusefs.Options{
 		MountOptions: fuse.MountOptions{
-			FsName:               opts.Source,
-			Name:                 "ftpfs",
-			AllowOther:           opts.AllowOther,
-			DirectMount:          os.Geteuid() == 0,
-			MaxWrite:             maxIO,
-			MaxReadAhead:         maxIO,
-			SyncRead:             true, // one ordered read at a time keeps a handle's stream sequential
-			DisableXAttrs:        true,
+			FsName:        opts.Source,
+			Name:          "ftpfs",
+			AllowOther:    opts.AllowOther,
+			DirectMount:   os.Geteuid() == 0,
+			MaxWrite:      maxIO,
+			MaxReadAhead:  maxIO,
+			SyncRead:      true, // one ordered read at a time keeps a handle's stream sequential
+			DisableXAttrs: true,
+			// O_TRUNC arrives with the open instead of as a separate
+			// truncate, which would upload an empty file first.
+			ExtraCapabilities:    fuse.CAP_ATOMIC_O_TRUNC,
 			IgnoreSecurityLabels: true,
 		},
 		// A non-nil Options zeroes unset timeouts; set all three.

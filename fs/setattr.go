@@ -20,7 +20,7 @@ func (n *fileNode) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.Se
 		return syscall.EROFS
 	}
 	if size, ok := in.GetSize(); ok {
-		if errno := n.truncate(ctx, int64(size)); errno != 0 {
+		if errno := n.truncate(ctx, int64(size), f != nil); errno != 0 {
 			return errno
 		}
 	}
@@ -30,7 +30,10 @@ func (n *fileNode) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.Se
 	return n.Getattr(ctx, f, out)
 }
 
-func (n *fileNode) truncate(ctx context.Context, size int64) syscall.Errno {
+// truncate changes the size. ftruncate(2) (through a handle) is uploaded
+// when the handle is closed; truncate(2) on a path at once, even while
+// handles are open: none of them may write again before its release.
+func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) syscall.Errno {
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
 	p := n.remotePath()
@@ -40,15 +43,16 @@ func (n *fileNode) truncate(ctx context.Context, size int64) syscall.Errno {
 	if err := n.content.truncate(size); err != nil {
 		return n.fs.errno("truncate", p, err)
 	}
-	if n.handles > 0 {
-		return 0 // uploaded when a handle is closed
+	if viaHandle {
+		return 0 // uploaded when the handle is closed
 	}
-	err := n.flush(ctx)
-	if err != nil {
+	if err := n.flush(ctx); err != nil {
 		return n.fs.uploadErrno(p, err)
 	}
-	_ = n.content.buf.Close()
-	n.content = nil
+	if n.handles == 0 {
+		_ = n.content.buf.Close()
+		n.content = nil
+	}
 	return 0
 }
 
