@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/jlaffaye/ftp"
 )
 
 const (
@@ -36,10 +34,11 @@ type File struct {
 	last    atomic.Int64 // unix nanoseconds of the last read, for reclaiming
 
 	mu   sync.Mutex
-	s    *Session      // guarded by mu; nil when no stream is open
-	resp *ftp.Response // guarded by mu
-	pos  int64         // guarded by mu; offset of the next byte of resp
-	idle *time.Timer   // guarded by mu
+	s    *Session        // guarded by mu; nil when no stream is open
+	resp *prefetchReader // guarded by mu
+	seq  int             // guarded by mu; reads in a row that continued the stream
+	pos  int64           // guarded by mu; offset of the next byte of resp
+	idle *time.Timer     // guarded by mu
 }
 
 // FileReader reads a remote file at any offset. *File is the one
@@ -90,8 +89,13 @@ func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 // seek makes the stream, if any, positioned at off, or drops it.
 func (f *File) seek(off int64) {
 	if f.resp == nil || off == f.pos {
+		f.seq++
+		if f.resp != nil && f.seq >= prefetchAfter {
+			f.resp.start()
+		}
 		return
 	}
+	f.seq = 0
 	if gap := off - f.pos; gap > 0 && gap <= skipLimit {
 		n, err := io.CopyN(io.Discard, f.resp, gap)
 		f.pos += n
@@ -142,7 +146,7 @@ func (f *File) openStream(ctx context.Context, off int64) error {
 		f.p.put(s, err)
 		return err
 	}
-	f.s, f.resp, f.pos = s, resp, off
+	f.s, f.resp, f.pos = s, newPrefetchReader(resp), off
 	f.p.track(f, true)
 	return nil
 }

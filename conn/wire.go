@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -163,6 +164,21 @@ func (d *dataConn) Write(b []byte) (int, error) {
 	}
 	return d.Conn.Write(b)
 }
+
+// copyBufs are the buffers of uploads: io.Copy's 32 KiB default costs a
+// read and a write system call per 32 KiB.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// ReadFrom uploads r with a large buffer; io.Copy (as the library's STOR
+// calls it) uses it.
+func (d *dataConn) ReadFrom(r io.Reader) (int64, error) {
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	return io.CopyBuffer(writerOnly{d}, r, *buf)
+}
+
+// writerOnly hides ReadFrom, so that CopyBuffer does not call it again.
+type writerOnly struct{ io.Writer }
 
 // Close ends a TLS upload gracefully: it half-closes, then reads until the
 // server closes its side. Closing a socket with unread bytes in it sends a

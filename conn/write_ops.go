@@ -21,6 +21,16 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 	})
 }
 
+// StoreStream uploads what r yields as the whole of path, in one attempt:
+// r cannot be read twice.
+func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader) error {
+	path, err := p.cc.toServer("stor", path)
+	if err != nil {
+		return err
+	}
+	return p.do1(ctx, "stor", path, func(s *Session) error { return s.c.Stor(path, r) })
+}
+
 // Append uploads bytes [off, size) of src to the end of path, which holds
 // off bytes on the server (APPE). APPE cannot be repeated blindly: after a
 // failure the server's SIZE says how much arrived, and the rest is sent.

@@ -68,7 +68,9 @@ func (f *fsys) fillAttr(path string, e conn.Entry, a *fuse.Attr) {
 		a.Size = uint64(len(e.Target))
 	}
 	a.Blocks = (a.Size + 511) / 512
-	a.Blksize = 4096
+	// st_blksize is the I/O size tools like cp and cat pick: a large one
+	// means fewer, larger FUSE requests.
+	a.Blksize = maxIO
 	t := f.mounted
 	if e.HasTime {
 		t = e.ModTime

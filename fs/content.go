@@ -34,6 +34,7 @@ type content struct {
 	minWrite   int64 // lowest offset written or truncated since the upload
 	dirty      bool
 	mtime      time.Time // of the last change, shown until the server's listing says otherwise
+	up         *upstream // an upload running alongside the writes, if any
 }
 
 // span is the byte range [off, end).
@@ -54,6 +55,9 @@ func (c *content) write(p []byte, off int64) error {
 	if _, err := c.buf.WriteAt(p, off); err != nil {
 		return err
 	}
+	if c.up != nil {
+		c.up.wrote(off, int64(len(p)))
+	}
 	c.markKnown(off, off+int64(len(p)))
 	c.minWrite = min(c.minWrite, off)
 	c.dirty, c.mtime = true, time.Now()
@@ -61,6 +65,9 @@ func (c *content) write(p []byte, off int64) error {
 }
 
 func (c *content) truncate(n int64) error {
+	if c.up != nil {
+		c.up.abort()
+	}
 	if err := c.buf.Truncate(n); err != nil {
 		return err
 	}
@@ -168,7 +175,14 @@ func (c *content) upload(ctx context.Context, r Remote, path string) error {
 	size := c.size()
 	appendOnly := c.onServer && c.minWrite >= c.serverSize
 	var err error
+	streamed := false
+	if c.up != nil {
+		streamed = c.up.finish(size)
+		c.up = nil
+	}
 	switch {
+	case streamed:
+		// the server has it all already
 	case appendOnly && size == c.serverSize:
 		// nothing changed on the server's side
 	case appendOnly:
@@ -197,6 +211,20 @@ func (c *content) store(ctx context.Context, r Remote, path string, size int64) 
 		return err
 	}
 	return r.Store(ctx, path, c.buf, size)
+}
+
+// streamable reports whether an upload may start alongside the writes: the
+// file is empty here and none of the server's bytes are needed.
+func (c *content) streamable() bool {
+	return c.up == nil && c.keep == 0 && c.size() == 0
+}
+
+// stopStream ends a running upload, waiting until its STOR has returned.
+func (c *content) stopStream() {
+	if c.up != nil {
+		c.up.stop()
+		c.up = nil
+	}
 }
 
 // loadAll fetches every unknown byte, so that the content no longer needs

@@ -101,6 +101,9 @@ func (d *dirNode) detach(ctx context.Context, name string) (*fileNode, bool, sys
 	fn.cmu.Lock()
 	defer fn.cmu.Unlock()
 	p := fn.remotePath()
+	if fn.content != nil {
+		fn.content.stopStream() // nothing may reach the server after the removal
+	}
 	if fn.handles > 0 {
 		if err := fn.ensureContent(); err != nil {
 			return nil, false, d.fs.errno("unlink", p, err)

@@ -101,6 +101,7 @@ func (n *fileNode) release() {
 	}
 	c := n.content
 	n.content = nil
+	c.stopStream()
 	if c.dirty && !n.unlinked {
 		p := n.remotePath()
 		if kept, err := c.buf.Keep(p); err == nil {
@@ -162,6 +163,9 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	defer n.cmu.Unlock()
 	if err := n.ensureContent(); err != nil {
 		return 0, n.fs.errno("write", n.remotePath(), err)
+	}
+	if off == 0 && !n.unlinked && n.content.streamable() {
+		n.content.up = startUpstream(n.fs.remote, n.remotePath(), n.content.buf)
 	}
 	if err := n.content.write(data, off); err != nil {
 		return 0, n.fs.errno("write", n.remotePath(), err)

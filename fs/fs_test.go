@@ -77,6 +77,17 @@ func (r *fakeRemote) Store(ctx context.Context, p string, src io.ReaderAt, size 
 	return nil
 }
 
+func (r *fakeRemote) StoreStream(ctx context.Context, p string, src io.Reader) error {
+	b, err := io.ReadAll(src)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.files[p] = string(b)
+	r.mu.Unlock()
+	return nil
+}
+
 func (r *fakeRemote) Append(ctx context.Context, p string, src io.ReaderAt, off, size int64) error {
 	b := make([]byte, size-off)
 	if _, err := src.ReadAt(b, off); err != nil && err != io.EOF {

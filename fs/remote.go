@@ -18,6 +18,9 @@ type Remote interface {
 	OpenFile(path string) conn.FileReader
 	// Store makes path hold the size bytes of src.
 	Store(ctx context.Context, path string, src io.ReaderAt, size int64) error
+	// StoreStream makes path hold what r yields until io.EOF, in one
+	// attempt: an error means the caller must upload again.
+	StoreStream(ctx context.Context, path string, r io.Reader) error
 	// Append adds bytes [off, size) of src to path, which holds off bytes.
 	Append(ctx context.Context, path string, src io.ReaderAt, off, size int64) error
 	Rename(ctx context.Context, from, to string) error

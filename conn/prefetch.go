@@ -1,0 +1,134 @@
+package conn
+
+import (
+	"io"
+	"sync"
+)
+
+const (
+	// prefetchWindow bounds the memory a prefetching stream holds ahead of
+	// its reader: enough to keep the link busy while the kernel and the
+	// application take the previous bytes.
+	prefetchWindow = 4 << 20
+	prefetchChunk  = 256 << 10
+	// prefetchAfter is how many reads in a row must continue a stream
+	// before it prefetches: a random pattern never reaches it, so it costs
+	// the link nothing beyond what each read asks for.
+	prefetchAfter = 2
+)
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, prefetchChunk); return &b }}
+
+// prefetchReader reads a transfer, directly until start is called, then
+// through a goroutine that reads ahead of the caller into a bounded queue,
+// so that the network and the caller's work overlap.
+type prefetchReader struct {
+	r      io.ReadCloser
+	active bool // set by start, read by the caller's goroutine only
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	chunks  []*[]byte // guarded by mu; queued data, chunks[0] from head
+	lens    []int     // guarded by mu; bytes used in each chunk
+	head    int       // guarded by mu
+	held    int       // guarded by mu; capacity of the queued chunks
+	err     error     // guarded by mu; how the transfer ended, once it has
+	stopped bool      // guarded by mu
+	done    chan struct{}
+}
+
+func newPrefetchReader(r io.ReadCloser) *prefetchReader {
+	p := &prefetchReader{r: r, done: make(chan struct{})}
+	p.cond.L = &p.mu
+	return p
+}
+
+// start begins reading ahead.
+func (p *prefetchReader) start() {
+	if p.active {
+		return
+	}
+	p.active = true
+	go p.loop()
+}
+
+func (p *prefetchReader) loop() {
+	defer close(p.done)
+	for {
+		p.mu.Lock()
+		for p.held >= prefetchWindow && !p.stopped {
+			p.cond.Wait()
+		}
+		stopped := p.stopped
+		p.mu.Unlock()
+		if stopped {
+			return
+		}
+		buf := chunkPool.Get().(*[]byte)
+		n, err := p.r.Read(*buf)
+		p.mu.Lock()
+		if n > 0 {
+			p.chunks, p.lens = append(p.chunks, buf), append(p.lens, n)
+			p.held += cap(*buf)
+		} else {
+			chunkPool.Put(buf)
+		}
+		if err != nil {
+			p.err = err
+		}
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Read reads from the queue once prefetching, else from the transfer.
+func (p *prefetchReader) Read(b []byte) (int, error) {
+	if !p.active {
+		return p.r.Read(b)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.chunks) == 0 && p.err == nil {
+		p.cond.Wait()
+	}
+	if len(p.chunks) == 0 {
+		return 0, p.err
+	}
+	n := 0
+	for n < len(b) && len(p.chunks) > 0 {
+		c := (*p.chunks[0])[p.head:p.lens[0]]
+		k := copy(b[n:], c)
+		n += k
+		p.head += k
+		if p.head == p.lens[0] {
+			p.held -= cap(*p.chunks[0])
+			chunkPool.Put(p.chunks[0])
+			p.chunks, p.lens, p.head = p.chunks[1:], p.lens[1:], 0
+		}
+	}
+	p.cond.Broadcast()
+	return n, nil
+}
+
+// Close stops reading ahead and closes the transfer, returning what the
+// transfer's close reports (the server's final reply).
+func (p *prefetchReader) Close() error {
+	p.mu.Lock()
+	p.stopped = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	err := p.r.Close() // also ends a read the goroutine is blocked in
+	if p.active {
+		<-p.done
+	}
+	p.mu.Lock()
+	for _, c := range p.chunks {
+		chunkPool.Put(c)
+	}
+	p.chunks, p.lens, p.held = nil, nil, 0
+	p.mu.Unlock()
+	return err
+}
