@@ -14,6 +14,7 @@ type Listing[E any] struct {
 	entries []E
 	names   []string       // guarded by mu; "" for a removed entry
 	index   map[string]int // guarded by mu
+	version uint64         // guarded by mu; counts changes made in place
 }
 
 // NewListing indexes entries by the name that name returns for each. The
@@ -63,10 +64,18 @@ func (l *Listing[E]) Get(name string) (E, bool) {
 	return l.entries[i], true
 }
 
+// Version counts the changes made in place since the listing was fetched.
+func (l *Listing[E]) Version() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.version
+}
+
 // Set adds or replaces the entry called name.
 func (l *Listing[E]) Set(name string, e E) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.version++
 	if i, ok := l.index[name]; ok {
 		l.entries[i] = e
 		return
@@ -84,6 +93,7 @@ func (l *Listing[E]) Delete(name string) {
 	if !ok {
 		return
 	}
+	l.version++
 	delete(l.index, name)
 	l.names[i] = ""
 	var zero E

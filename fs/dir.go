@@ -15,6 +15,12 @@ import (
 // dirNode is a directory on the server.
 type dirNode struct {
 	node
+
+	// served is the listing (and its version) last handed to the kernel
+	// with leave to cache it: an unchanged listing lets the kernel serve
+	// the next readdir from its own cache.
+	served        *cache.Listing[conn.Entry] // guarded by node.mu
+	servedVersion uint64                     // guarded by node.mu
 }
 
 // Lookup answers from the cached listing of the directory, fetching it if
@@ -29,7 +35,8 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return &ch.Inode, 0
 		}
 	}
-	dir := d.remotePath()
+	rel := d.rel()
+	dir := d.fs.remoteOf(rel)
 	e, err := d.fs.lookup(ctx, dir, name)
 	if err != nil {
 		if err == errNotExist {
@@ -37,7 +44,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		}
 		return nil, d.fs.errno("lookup", cache.Join(dir, name), err)
 	}
-	return d.fs.newChild(ctx, &d.Inode, name, e, out), 0
+	return d.fs.newChild(ctx, &d.Inode, rel, name, e, out), 0
 }
 
 // OpendirHandle takes a snapshot of the listing; the handle serves the
@@ -49,7 +56,24 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 	if err != nil {
 		return nil, 0, d.fs.errno("opendir", dir, err)
 	}
-	return &dirHandle{d: d, l: l, pending: d.pendingNames(l)}, 0, 0
+	h := &dirHandle{d: d, l: l, pending: d.pendingNames(l), rel: d.rel()}
+	return h, d.cacheFlags(l, len(h.pending) > 0), 0
+}
+
+// cacheFlags lets the kernel keep its copy of the directory when the
+// listing is the one it saw last, unchanged; a new or changed listing (or
+// files still pending upload) is read through, which also drops the
+// kernel's copy.
+func (d *dirNode) cacheFlags(l *cache.Listing[conn.Entry], pending bool) uint32 {
+	v := l.Version()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	same := d.served == l && d.servedVersion == v
+	d.served, d.servedVersion = l, v
+	if same && !pending && d.fs.opts.CacheTTL > 0 {
+		return fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
+	}
+	return 0
 }
 
 // pendingNode returns the child called name if it is a file created here
@@ -79,6 +103,7 @@ type dirHandle struct {
 	d       *dirNode
 	l       *cache.Listing[conn.Entry]
 	pending []string // files created here that the listing lacks
+	rel     string   // the directory's path below the root, at open
 	pos     int      // index into ".", "..", the listing, then pending
 }
 
@@ -110,7 +135,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 			de.Name, de.Mode = h.pending[i-n-2], syscall.S_IFREG
 		}
 		if i > 1 {
-			de.Ino = hashIno(joinRel(h.d.rel(), de.Name))
+			de.Ino = hashIno(joinRel(h.rel, de.Name))
 		}
 		return de, 0
 	}
@@ -122,7 +147,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if !ok || h.d.pendingChild(name) {
 		return h.d.Lookup(ctx, name, out)
 	}
-	return h.d.fs.newChild(ctx, &h.d.Inode, name, e, out), 0
+	return h.d.fs.newChild(ctx, &h.d.Inode, h.rel, name, e, out), 0
 }
 
 // Seekdir moves to an offset that Readdirent handed out.

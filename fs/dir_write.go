@@ -51,7 +51,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	e := conn.Entry{Name: name, Type: conn.TypeDir, ModTime: time.Now(), HasTime: true}
 	d.fs.cacheUpdate(p, e)
 	d.fs.meta.PutListing(p, cache.NewListing[conn.Entry](nil, entryName))
-	return d.fs.newChild(ctx, &d.Inode, name, e, out), 0
+	return d.fs.newChild(ctx, &d.Inode, d.rel(), name, e, out), 0
 }
 
 // mkdirErrno tells "exists" apart: servers answer 550 or 521 with words of

@@ -30,11 +30,7 @@ func (n *node) rel() string {
 
 // remotePath returns the node's absolute path on the server.
 func (n *node) remotePath() string {
-	rel := n.rel()
-	if rel == "" {
-		return n.fs.opts.RemoteRoot
-	}
-	return cache.Join(n.fs.opts.RemoteRoot, rel)
+	return n.fs.remoteOf(n.rel())
 }
 
 func (n *node) setEntry(e conn.Entry) {
@@ -93,13 +89,12 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
-// remotePathOf returns the server path of the child name of parent.
-func (f *fsys) remotePathOf(parent *fusefs.Inode, name string) string {
-	rel := parent.Path(parent.Root())
+// remoteOf returns the server path of a path relative to the mount root.
+func (f *fsys) remoteOf(rel string) string {
 	if rel == "" {
-		return cache.Join(f.opts.RemoteRoot, name)
+		return f.opts.RemoteRoot
 	}
-	return cache.Join(cache.Join(f.opts.RemoteRoot, rel), name)
+	return cache.Join(f.opts.RemoteRoot, rel)
 }
 
 func baseName(p string) string {
@@ -111,10 +106,13 @@ func baseName(p string) string {
 	return p
 }
 
-// newChild returns the node for the entry e called name in parent: the live
-// child if it is still of the same type, else a new node.
-func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, name string, e conn.Entry, out *fuse.EntryOut) *fusefs.Inode {
-	f.fillAttr(f.remotePathOf(parent, name), e, &out.Attr)
+// newChild returns the node for the entry e called name in parent, whose
+// path below the root is parentRel (callers compute it once for many
+// children): the live child if it is still of the same type, else a new
+// node.
+func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, parentRel, name string, e conn.Entry, out *fuse.EntryOut) *fusefs.Inode {
+	rel := joinRel(parentRel, name)
+	f.fillAttr(f.remoteOf(rel), e, &out.Attr)
 	out.SetEntryTimeout(f.opts.CacheTTL)
 	out.SetAttrTimeout(f.opts.CacheTTL)
 	mode := typeBits(e.Type)
@@ -123,10 +121,6 @@ func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, name string, 
 			n.setEntry(e)
 		}
 		return ch
-	}
-	rel := name
-	if p := parent.Path(parent.Root()); p != "" {
-		rel = p + "/" + name
 	}
 	var ops fusefs.InodeEmbedder
 	var n *node
