@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +122,23 @@ func TestMetaUpdateRemove(t *testing.T) {
 	m.Update("/nocache", "x", ent{"x", "5"})
 	if e, r := m.Lookup("/nocache", "x"); r != Found || e.v != "5" {
 		t.Errorf("update without a listing: %v %q", r, e.v)
+	}
+}
+
+// BenchmarkMetaLookup looks names up in a cached 10,000-entry listing, as
+// the lookups of one `ls -l` do.
+func BenchmarkMetaLookup(b *testing.B) {
+	ents := make([]ent, 10000)
+	for i := range ents {
+		ents[i] = ent{name: "file-" + strconv.Itoa(i)}
+	}
+	m := NewMeta[ent](time.Minute, 16, 16)
+	m.PutListing("/d", NewListing(ents, named))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, r := m.Lookup("/d", ents[i%len(ents)].name); r != Found {
+			b.Fatal("not found")
+		}
 	}
 }

@@ -103,7 +103,23 @@ func (f *File) seek(off int64) {
 			return
 		}
 	}
-	f.dropStreamLocked(nil)
+	f.abandonStream()
+}
+
+// abandonStream drops the open stream without waiting: the server's reply
+// to the aborted transfer is awaited in the background, off the path of
+// the read that wants to start a new transfer elsewhere (on another
+// session), which saves a round trip per random read.
+func (f *File) abandonStream() {
+	if f.resp == nil {
+		return
+	}
+	s, resp, path := f.s, f.resp, f.path
+	f.s, f.resp = nil, nil
+	f.p.track(f, false)
+	go func() {
+		f.p.put(s, wrapErr("retr", path, resp.Close()))
+	}()
 }
 
 // readOnce reads from the open stream, opening one at off if needed. At

@@ -37,7 +37,7 @@ func (tr *transcript) count(verb string) int {
 
 // testPool serves a temporary directory holding a 4 MiB file "data" and
 // returns a pool logged in to it, its transcript and the file's bytes.
-func testPool(t *testing.T, connections int) (*Pool, *transcript, []byte, string) {
+func testPool(t testing.TB, connections int) (*Pool, *transcript, []byte, string) {
 	t.Helper()
 	root := t.TempDir()
 	data := make([]byte, 4<<20)
@@ -197,4 +197,26 @@ func TestPoolConcurrentReads(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// BenchmarkFileSequentialRead reads a 4 MiB file front to back in 1 MiB
+// reads, as the kernel asks after readahead: the read loop and the
+// prefetcher, against the in-process server on loopback.
+func BenchmarkFileSequentialRead(b *testing.B) {
+	p, _, data, _ := testPool(b, 2)
+	buf := make([]byte, 1<<20)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f := p.OpenFile("/data")
+		for off := 0; off < len(data); {
+			n, err := f.ReadAt(context.Background(), buf, int64(off))
+			if err != nil {
+				b.Fatal(err)
+			}
+			off += n
+		}
+		f.Close()
+	}
 }
