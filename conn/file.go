@@ -18,8 +18,6 @@ const (
 	// streamIdle is how long an unused stream keeps its session before the
 	// session goes back to the pool.
 	streamIdle = 5 * time.Second
-	// readAttempts bounds how often one read restarts a broken stream.
-	readAttempts = 3
 )
 
 // File reads one remote file at any offset. It keeps a RETR stream open
@@ -67,10 +65,9 @@ func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	defer f.mu.Unlock()
 	f.last.Store(time.Now().UnixNano())
 	f.seek(off)
-	var err error
-	for attempt := 0; attempt < readAttempts; attempt++ {
-		var n int
-		n, err = f.readOnce(ctx, b, off)
+	r := f.p.retrier()
+	for {
+		n, err := f.readOnce(ctx, b, off)
 		if err == nil || n > 0 {
 			f.armIdle()
 			if n == 0 {
@@ -78,12 +75,11 @@ func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 			}
 			return n, nil
 		}
-		if !IsTransient(err) || ctx.Err() != nil {
-			break
+		// The next attempt restarts with REST at off, on a fresh session.
+		if !r.again(ctx, "retr", f.path, err) {
+			return 0, err
 		}
-		f.p.cfg.Logger.Debug("restarting read", "path", f.path, "offset", off, "err", err)
 	}
-	return 0, err
 }
 
 // seek makes the stream, if any, positioned at off, or drops it.

@@ -14,6 +14,12 @@ import (
 // NOOP costs one round trip where a failed transfer costs a retry.
 const idleCheck = 15 * time.Second
 
+// idleClose is how long an unused session stays open: below the idle
+// timeouts servers use (vsftpd 300 s, pure-ftpd and proftpd longer), so the
+// pool closes it politely before the server drops it, and costs the server
+// nothing while the mount is idle.
+const idleClose = 60 * time.Second
+
 // Pool hands out logged-in sessions, at most Config.Connections at once.
 // It is safe for concurrent use.
 type Pool struct {
@@ -31,6 +37,10 @@ type Pool struct {
 	idle   []*Session         // guarded by mu; most recently used last
 	files  map[*File]struct{} // guarded by mu; files holding a stream
 	closed bool               // guarded by mu
+	shrunk int                // guarded by mu; tokens kept back after session-limit refusals
+
+	stopJanitor chan struct{}
+	janitorDone chan struct{}
 }
 
 // Open dials a first session, which checks the address and the login and
@@ -42,6 +52,9 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	if cfg.Connections <= 0 {
 		cfg.Connections = DefaultConnections
+	}
+	if cfg.RetryTimeout <= 0 {
+		cfg.RetryTimeout = DefaultRetryTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -72,7 +85,37 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 		}
 	}
 	p.idle = append(p.idle, s)
+	p.stopJanitor, p.janitorDone = make(chan struct{}), make(chan struct{})
+	go p.janitor()
 	return p, nil
+}
+
+// janitor closes sessions that stayed idle for idleClose.
+func (p *Pool) janitor() {
+	defer close(p.janitorDone)
+	t := time.NewTicker(idleClose / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopJanitor:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		var old, keep []*Session
+		for _, s := range p.idle {
+			if time.Since(s.lastUsed) > idleClose {
+				old = append(old, s)
+			} else {
+				keep = append(keep, s)
+			}
+		}
+		p.idle = keep
+		p.mu.Unlock()
+		for _, s := range old {
+			s.close()
+		}
+	}
 }
 
 // Commands returns how many FTP commands the pool has sent so far.
@@ -101,10 +144,26 @@ func (p *Pool) get(ctx context.Context) (*Session, error) {
 	}
 	s, err := dial(ctx, &p.cfg, p.q, &p.cmds)
 	if err != nil {
-		<-p.tokens
+		p.releaseAfterDialError(err)
 		return nil, err
 	}
 	return s, nil
+}
+
+// releaseAfterDialError gives the token back, unless the server refused the
+// session for its session limit while others are open: then the token is
+// kept for good, so the pool shrinks to what the server allows and callers
+// wait for a free session instead of failing.
+func (p *Pool) releaseAfterDialError(err error) {
+	if isSessionLimit(err) && len(p.tokens) > 1 {
+		p.mu.Lock()
+		p.shrunk++
+		n := cap(p.tokens) - p.shrunk
+		p.mu.Unlock()
+		p.cfg.Logger.Info("the server limits sessions; using fewer", "connections", n, "reply", err)
+		return
+	}
+	<-p.tokens
 }
 
 // acquire takes a session token, first reclaiming an idle stream if none is
@@ -155,38 +214,44 @@ func (p *Pool) put(s *Session, err error) {
 	p.mu.Unlock()
 }
 
-// do runs fn on a session, once more on a fresh one if the first attempt
-// fails in a way a new connection may cure.
+// do runs fn on a session, retrying on fresh sessions while it fails in a
+// way a new connection may cure, for up to Config.RetryTimeout.
 func (p *Pool) do(ctx context.Context, op, path string, fn func(*Session) error) error {
-	return p.attempt(ctx, 2, op, path, fn)
+	return p.attempt(ctx, false, op, path, fn)
 }
 
-// do1 runs fn once, for commands that must not be repeated blindly.
+// do1 runs fn once, for commands that must not be repeated blindly; only
+// failing to get a session at all is retried.
 func (p *Pool) do1(ctx context.Context, op, path string, fn func(*Session) error) error {
-	return p.attempt(ctx, 1, op, path, fn)
+	return p.attempt(ctx, true, op, path, fn)
 }
 
-func (p *Pool) attempt(ctx context.Context, attempts int, op, path string, fn func(*Session) error) error {
-	var err error
-	for attempt := 0; attempt < attempts; attempt++ {
-		var s *Session
-		if s, err = p.get(ctx); err != nil {
+func (p *Pool) attempt(ctx context.Context, once bool, op, path string, fn func(*Session) error) error {
+	r := p.retrier()
+	for {
+		s, err := p.get(ctx)
+		if err == nil {
+			err = wrapErr(op, path, fn(s))
+			p.put(s, err)
+			if once {
+				return err
+			}
+		}
+		if !r.again(ctx, op, path, err) {
 			return err
 		}
-		err = wrapErr(op, path, fn(s))
-		p.put(s, err)
-		if err == nil || !IsTransient(err) || ctx.Err() != nil {
-			return err
-		}
-		p.cfg.Logger.Debug("retrying", "op", op, "path", path, "err", err)
 	}
-	return err
 }
 
 // Close logs out of every idle session and makes later puts close theirs.
 func (p *Pool) Close() error {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
 	p.closed = true
+	close(p.stopJanitor)
 	idle := p.idle
 	p.idle = nil
 	files := make([]*File, 0, len(p.files))
@@ -200,6 +265,7 @@ func (p *Pool) Close() error {
 	for _, s := range idle {
 		s.close()
 	}
+	<-p.janitorDone
 	return nil
 }
 

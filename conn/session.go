@@ -24,6 +24,9 @@ type Config struct {
 	// Timeout bounds every network operation: a dial, a reply, a read or
 	// write on a data connection. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// RetryTimeout bounds the retries of an operation after transient
+	// failures. Zero means DefaultRetryTimeout.
+	RetryTimeout time.Duration
 	// Connections is the most control connections the pool opens at once.
 	// Zero means DefaultConnections.
 	Connections int

@@ -39,11 +39,12 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 	if err != nil {
 		return err
 	}
-	for attempt := 0; attempt < 3; attempt++ {
+	r := p.retrier()
+	for {
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
 			return s.c.Append(path, io.NewSectionReader(src, off, size-off))
 		})
-		if err == nil || !IsTransient(err) || ctx.Err() != nil {
+		if !r.again(ctx, "appe", path, err) {
 			return err
 		}
 		have, serr := p.size(ctx, path)
@@ -57,7 +58,6 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 		}
 		off = have
 	}
-	return err
 }
 
 // Size returns the size of path (SIZE).
