@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"sync"
@@ -30,12 +31,18 @@ type File struct {
 	path    string       // in the server's character set
 	pathErr error        // the name has no form in that set
 	last    atomic.Int64 // unix nanoseconds of the last read, for reclaiming
+	// size is what the caller expects, -1 if unknown. A transfer that ends
+	// short of it is not trusted: a connection cut by a middlebox can end
+	// with a clean close, and the server's 226 (sent once it handed the
+	// last byte to its socket) does not prove the bytes arrived.
+	size int64
 
 	mu   sync.Mutex
 	s    *Session        // guarded by mu; nil when no stream is open
 	resp *prefetchReader // guarded by mu
 	seq  int             // guarded by mu; reads in a row that continued the stream
 	pos  int64           // guarded by mu; offset of the next byte of resp
+	from int64           // guarded by mu; offset resp started at
 	idle *time.Timer     // guarded by mu
 }
 
@@ -49,14 +56,17 @@ type FileReader interface {
 	Close() error
 }
 
-// OpenFile returns a reader for path; it does no I/O until the first read.
-func (p *Pool) OpenFile(path string) FileReader {
+// OpenFile returns a reader for path, which the caller believes holds size
+// bytes (-1: unknown); it does no I/O until the first read.
+func (p *Pool) OpenFile(path string, size int64) FileReader {
 	sp, err := p.cc.toServer("retr", path)
-	return &File{p: p, path: sp, pathErr: err}
+	return &File{p: p, path: sp, pathErr: err, size: size}
 }
 
 // ReadAt fills b from offset off. It returns fewer bytes than len(b) only at
-// the end of the file, with a nil error; 0, io.EOF past the end.
+// the end of the file, with a nil error; 0, io.EOF past the end. Bytes that
+// arrived before a failure are kept; the rest is asked for again with REST
+// at the exact offset where they stopped.
 func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	if f.pathErr != nil {
 		return 0, f.pathErr
@@ -66,20 +76,22 @@ func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	f.last.Store(time.Now().UnixNano())
 	f.seek(off)
 	r := f.p.retrier()
-	for {
-		n, err := f.readOnce(ctx, b, off)
-		if err == nil || n > 0 {
-			f.armIdle()
-			if n == 0 {
-				return 0, io.EOF
-			}
-			return n, nil
+	got := 0
+	for got < len(b) {
+		n, eof, err := f.readOnce(ctx, b[got:], off+int64(got))
+		got += n
+		if eof {
+			break
 		}
-		// The next attempt restarts with REST at off, on a fresh session.
-		if !r.again(ctx, "retr", f.path, err) {
+		if err != nil && !r.again(ctx, "retr", f.path, err) {
 			return 0, err
 		}
 	}
+	f.armIdle()
+	if got == 0 {
+		return 0, io.EOF
+	}
+	return got, nil
 }
 
 // seek makes the stream, if any, positioned at off, or drops it.
@@ -118,33 +130,50 @@ func (f *File) abandonStream() {
 	}()
 }
 
-// readOnce reads from the open stream, opening one at off if needed. At
-// the end of the transfer it checks the server's final reply, so a transfer
-// the server aborted is an error and not a short file.
-func (f *File) readOnce(ctx context.Context, b []byte, off int64) (int, error) {
+// readOnce reads from the open stream, opening one at off if needed, and
+// reports whether the file ended. At the end of a transfer it checks the
+// server's final reply, and that the transfer did not stop short of the
+// size the caller expects: a transfer the server aborted, or a connection
+// cut early, is an error to retry and never a short file.
+func (f *File) readOnce(ctx context.Context, b []byte, off int64) (n int, eof bool, err error) {
 	if f.resp == nil {
 		if err := f.openStream(ctx, off); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
-	n, err := io.ReadFull(f.resp, b)
+	n, err = io.ReadFull(f.resp, b)
 	f.pos += int64(n)
 	switch {
 	case err == nil:
-		return n, nil
+		return n, false, nil
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		err = wrapErr("retr", f.path, f.resp.Close())
+		err = transferEnd(wrapErr("retr", f.path, f.resp.Close()))
 		f.resp = nil
 		f.releaseSession(err)
-		if err != nil {
-			return 0, err // read again from off: the server's data is not trusted
+		if err == nil && f.size >= 0 && f.pos < f.size && f.pos > f.from {
+			// Ask again from where it stopped: a transfer that yields
+			// nothing there means the file really is shorter now.
+			err = &Error{Op: "retr", Path: f.path, Err: ErrTransient,
+				Msg: fmt.Sprintf("the transfer ended at byte %d of %d", f.pos, f.size)}
 		}
-		return n, nil
+		return n, err == nil, err
 	default:
 		err = wrapErr("retr", f.path, err)
 		f.dropStreamLocked(err)
-		return 0, err
+		return n, false, err
 	}
+}
+
+// transferEnd classifies the reply that ends a transfer whose data stopped:
+// anything but a 5xx refusal means the bytes may be fetched again from where
+// they stopped. (pure-ftpd answers a transfer cut short with a stray
+// "150 0.003 seconds (measured here)" line.)
+func transferEnd(err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Code != 0 && e.Code < 500 && !errors.Is(err, ErrTransient) {
+		return &Error{Op: e.Op, Path: e.Path, Code: e.Code, Msg: e.Msg, Err: errors.Join(e.Err, ErrTransient)}
+	}
+	return err
 }
 
 func (f *File) openStream(ctx context.Context, off int64) error {
@@ -158,7 +187,7 @@ func (f *File) openStream(ctx context.Context, off int64) error {
 		f.p.put(s, err)
 		return err
 	}
-	f.s, f.resp, f.pos = s, newPrefetchReader(resp), off
+	f.s, f.resp, f.pos, f.from = s, newPrefetchReader(resp), off, off
 	f.p.track(f, true)
 	return nil
 }

@@ -30,6 +30,7 @@ type Pool struct {
 
 	noSetTime atomic.Bool // neither MFMT nor vsftpd's MDTM form worked
 	noChmod   atomic.Bool // SITE CHMOD is not implemented
+	noSize    atomic.Bool // SIZE is not implemented
 
 	tokens chan struct{} // a token per session that may exist
 

@@ -87,7 +87,7 @@ func readAll(t *testing.T, f FileReader, size, chunk int) []byte {
 
 func TestFileSequentialReadIsOneTransfer(t *testing.T) {
 	p, tr, data, _ := testPool(t, 2)
-	f := p.OpenFile("/data")
+	f := p.OpenFile("/data", -1)
 	defer f.Close()
 	if got := readAll(t, f, len(data), 128<<10); !bytes.Equal(got, data) {
 		t.Fatal("contents differ")
@@ -99,7 +99,7 @@ func TestFileSequentialReadIsOneTransfer(t *testing.T) {
 
 func TestFileSeeks(t *testing.T) {
 	p, tr, data, _ := testPool(t, 2)
-	f := p.OpenFile("/data")
+	f := p.OpenFile("/data", -1)
 	defer f.Close()
 	buf := make([]byte, 1000)
 	for _, c := range []struct {
@@ -126,7 +126,7 @@ func TestFileSeeks(t *testing.T) {
 
 func TestFileEndOfFile(t *testing.T) {
 	p, _, data, _ := testPool(t, 1)
-	f := p.OpenFile("/data")
+	f := p.OpenFile("/data", -1)
 	defer f.Close()
 	buf := make([]byte, 4096)
 	n, err := f.ReadAt(context.Background(), buf, int64(len(data)-100))
@@ -143,7 +143,7 @@ func TestFileEndOfFile(t *testing.T) {
 // the pool runs dry, and that the file resumes where it was.
 func TestFileReclaimed(t *testing.T) {
 	p, _, data, _ := testPool(t, 1)
-	f := p.OpenFile("/data")
+	f := p.OpenFile("/data", -1)
 	defer f.Close()
 	buf := make([]byte, 64<<10)
 	if _, err := f.ReadAt(context.Background(), buf, 0); err != nil {
@@ -168,7 +168,7 @@ func TestPoolErrors(t *testing.T) {
 	if err := p.CheckDir(ctx, "/data"); err == nil {
 		t.Error("CheckDir of a file succeeded")
 	}
-	f := p.OpenFile("/missing")
+	f := p.OpenFile("/missing", -1)
 	if _, err := f.ReadAt(ctx, make([]byte, 10), 0); !errors.Is(err, iofs.ErrNotExist) {
 		t.Errorf("read of a missing file: %v, want ErrNotExist", err)
 	}
@@ -189,7 +189,7 @@ func TestPoolConcurrentReads(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f := p.OpenFile("/data")
+			f := p.OpenFile("/data", -1)
 			defer f.Close()
 			if got := readAll(t, f, len(data), 200<<10); !bytes.Equal(got, data) {
 				t.Error("contents differ")
@@ -209,7 +209,7 @@ func BenchmarkFileSequentialRead(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f := p.OpenFile("/data")
+		f := p.OpenFile("/data", -1)
 		for off := 0; off < len(data); {
 			n, err := f.ReadAt(context.Background(), buf, int64(off))
 			if err != nil {

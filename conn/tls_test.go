@@ -63,7 +63,7 @@ func TestTLSRoundTrip(t *testing.T) {
 			t.Errorf("mode %d: list: %v, %v", mode, ents, err)
 		}
 		buf := make([]byte, len(data))
-		f := p.OpenFile("/f")
+		f := p.OpenFile("/f", -1)
 		if n, err := f.ReadAt(context.Background(), buf, 0); err != nil || !bytes.Equal(buf[:n], data) {
 			t.Errorf("mode %d: read: %d, %v", mode, n, err)
 		}

@@ -17,8 +17,34 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 		return err
 	}
 	return p.do(ctx, "stor", path, func(s *Session) error {
-		return s.c.Stor(path, io.NewSectionReader(src, 0, size))
+		if err := s.c.Stor(path, io.NewSectionReader(src, 0, size)); err != nil {
+			return err
+		}
+		return p.verifySize(s, path, size)
 	})
+}
+
+// verifySize checks with SIZE that the server holds size bytes after an
+// upload. A 226 only says the server saw the data connection end: a
+// connection cut in the middle by a middlebox ends cleanly too, and the
+// server then keeps a short file. Servers without SIZE are trusted.
+func (p *Pool) verifySize(s *Session, path string, size int64) error {
+	if p.noSize.Load() {
+		return nil
+	}
+	have, err := s.c.FileSize(path)
+	if err != nil {
+		if errors.Is(wrapErr("size", path, err), ErrNotSupported) {
+			p.noSize.Store(true)
+			return nil
+		}
+		return err
+	}
+	if have != size {
+		return &Error{Op: "stor", Path: path, Err: ErrTransient,
+			Msg: fmt.Sprintf("the server has %d bytes of %d after the upload", have, size)}
+	}
+	return nil
 }
 
 // StoreStream uploads what r yields as the whole of path, in one attempt:
@@ -28,7 +54,25 @@ func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader) error 
 	if err != nil {
 		return err
 	}
-	return p.do1(ctx, "stor", path, func(s *Session) error { return s.c.Stor(path, r) })
+	return p.do1(ctx, "stor", path, func(s *Session) error {
+		cr := &countingReader{r: r}
+		if err := s.c.Stor(path, cr); err != nil {
+			return err
+		}
+		return p.verifySize(s, path, cr.n)
+	})
+}
+
+// countingReader counts what passes through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // Append uploads bytes [off, size) of src to the end of path, which holds
@@ -42,7 +86,10 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 	r := p.retrier()
 	for {
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
-			return s.c.Append(path, io.NewSectionReader(src, off, size-off))
+			if err := s.c.Append(path, io.NewSectionReader(src, off, size-off)); err != nil {
+				return err
+			}
+			return p.verifySize(s, path, size)
 		})
 		if !r.again(ctx, "appe", path, err) {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"time"
 
@@ -132,7 +133,7 @@ func (c *content) fill(ctx context.Context, r Remote, path string, off, end int6
 	if len(gaps) == 0 {
 		return nil
 	}
-	f := r.OpenFile(path)
+	f := r.OpenFile(path, c.keep)
 	defer f.Close()
 	buf := make([]byte, 256<<10)
 	for _, g := range gaps {
@@ -168,7 +169,7 @@ func (c *content) readAt(ctx context.Context, r Remote, path string, p []byte, o
 // upload sends the content to the server: APPE when only bytes past the
 // server's end were added, else STOR of the whole file, fetched first where
 // unknown.
-func (c *content) upload(ctx context.Context, r Remote, path string) error {
+func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.Logger) error {
 	if !c.dirty {
 		return nil
 	}
@@ -179,6 +180,9 @@ func (c *content) upload(ctx context.Context, r Remote, path string) error {
 	if c.up != nil {
 		streamed = c.up.finish(size)
 		c.up = nil
+		if !streamed {
+			log.Debug("retrying", "op", "stor", "path", path, "err", "the upload alongside the writes did not complete; sending the whole file")
+		}
 	}
 	switch {
 	case streamed:

@@ -34,6 +34,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	d.fs.fillAttr(p, fn.entry, &out.Attr)
 	out.SetEntryTimeout(d.fs.opts.CacheTTL)
 	out.SetAttrTimeout(d.fs.opts.CacheTTL)
+	d.fs.track(fn, true)
 	ino := d.fs.inodes.number(d.Root(), joinRel(d.rel(), name), syscall.S_IFREG)
 	child := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
 	return child, &fileHandle{n: fn}, 0, 0

@@ -63,7 +63,32 @@ func (n *fileNode) ensureContent() error {
 		return err
 	}
 	n.content = c
+	n.fs.track(n, true)
 	return nil
+}
+
+// save uploads pending changes at shutdown, or keeps them locally; it
+// reports whether nothing was left unsaved on the server.
+func (n *fileNode) save(ctx context.Context) bool {
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	if n.content == nil || !n.content.dirty || n.unlinked {
+		return true
+	}
+	if err := n.flush(ctx); err == nil {
+		return true
+	}
+	p := n.remotePath()
+	c := n.content
+	n.content = nil
+	n.fs.track(n, false)
+	c.stopStream()
+	if kept, err := c.buf.Keep(p); err == nil {
+		n.fs.log.Error("shutting down: upload failed; the data is kept locally", "path", p, "copy", kept)
+	} else {
+		n.fs.log.Error("shutting down: upload failed and the data could not be kept", "path", p, "err", err)
+	}
+	return false
 }
 
 // flush uploads the content if it changed. Called with cmu held.
@@ -72,7 +97,7 @@ func (n *fileNode) flush(ctx context.Context) error {
 		return nil
 	}
 	p := n.remotePath()
-	if err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p); err != nil {
+	if err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log); err != nil {
 		return err
 	}
 	e := n.getEntry()
@@ -101,6 +126,7 @@ func (n *fileNode) release() {
 	}
 	c := n.content
 	n.content = nil
+	n.fs.track(n, false)
 	c.stopStream()
 	if c.dirty && !n.unlinked {
 		p := n.remotePath()
@@ -144,7 +170,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		if h.r != nil {
 			_ = h.r.Close()
 		}
-		h.r, h.rpath = n.fs.remote.OpenFile(p), p
+		h.r, h.rpath = n.fs.remote.OpenFile(p, n.getEntry().Size), p
 	}
 	got, err := h.r.ReadAt(ctx, dest, off)
 	if err != nil && got == 0 {

@@ -40,7 +40,7 @@ func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error)
 	return ents, nil
 }
 
-func (r *fakeRemote) OpenFile(path string) conn.FileReader {
+func (r *fakeRemote) OpenFile(path string, size int64) conn.FileReader {
 	return &fakeFile{r: r, path: path}
 }
 

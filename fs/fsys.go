@@ -53,6 +53,8 @@ type fsys struct {
 	// inflight merges concurrent fetches of one listing.
 	mu       sync.Mutex
 	inflight map[string]*fetch // guarded by mu
+	// writing holds the files that have a content, for the shutdown.
+	writing map[*fileNode]struct{} // guarded by mu
 }
 
 // fetch is one listing being fetched; waiters block on done.
@@ -83,6 +85,7 @@ func newFsys(remote Remote, opts Options) *fsys {
 		log:      opts.Logger,
 		mounted:  time.Now(),
 		inflight: map[string]*fetch{},
+		writing:  map[*fileNode]struct{}{},
 	}
 }
 
@@ -164,4 +167,34 @@ func (f *fsys) cacheTouch(p string, t time.Time) {
 		e.ModTime, e.HasTime = t, true
 		f.cacheUpdate(p, e)
 	}
+}
+
+// track records whether n holds a content.
+func (f *fsys) track(n *fileNode, holding bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if holding {
+		f.writing[n] = struct{}{}
+	} else {
+		delete(f.writing, n)
+	}
+}
+
+// saveAll uploads every change still pending, for a shutdown while files
+// are open; what cannot be uploaded is kept in the cache directory and
+// named in the log. It reports how many files could not be uploaded.
+func (f *fsys) saveAll(ctx context.Context) int {
+	f.mu.Lock()
+	nodes := make([]*fileNode, 0, len(f.writing))
+	for n := range f.writing {
+		nodes = append(nodes, n)
+	}
+	f.mu.Unlock()
+	failed := 0
+	for _, n := range nodes {
+		if !n.save(ctx) {
+			failed++
+		}
+	}
+	return failed
 }

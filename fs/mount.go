@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -20,7 +21,13 @@ const maxIO = 1 << 20
 // Server is a mounted ftpfs.
 type Server struct {
 	srv *fuse.Server
+	fs  *fsys
 }
+
+// SaveAll uploads the changes of files still open, for a shutdown that
+// cannot wait for their close; what fails to upload is kept in the cache
+// directory and logged. It returns how many files were not saved.
+func (s *Server) SaveAll(ctx context.Context) int { return s.fs.saveAll(ctx) }
 
 // Mount mounts the server's tree at mountpoint and starts serving it. As
 // root it mounts directly; otherwise it goes through fusermount3.
@@ -65,7 +72,7 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	if err := raiseReadahead(mountpoint); err != nil {
 		f.log.Debug("readahead left at the kernel's default", "err", err)
 	}
-	return &Server{srv: srv}, nil
+	return &Server{srv: srv, fs: f}, nil
 }
 
 // raiseReadahead sets the mount's readahead to maxIO. The kernel starts a

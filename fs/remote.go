@@ -14,8 +14,9 @@ import (
 type Remote interface {
 	// List returns the entries of a directory, without "." and "..".
 	List(ctx context.Context, dir string) ([]conn.Entry, error)
-	// OpenFile returns a reader for a file; it may do no I/O until read.
-	OpenFile(path string) conn.FileReader
+	// OpenFile returns a reader for a file the caller believes holds size
+	// bytes (-1: unknown); it may do no I/O until read.
+	OpenFile(path string, size int64) conn.FileReader
 	// Store makes path hold the size bytes of src.
 	Store(ctx context.Context, path string, src io.ReaderAt, size int64) error
 	// StoreStream makes path hold what r yields until io.EOF, in one

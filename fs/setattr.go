@@ -52,6 +52,7 @@ func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) sys
 	if n.handles == 0 {
 		_ = n.content.buf.Close()
 		n.content = nil
+		n.fs.track(n, false)
 	}
 	return 0
 }

@@ -33,11 +33,18 @@ func StartInProcessTLS(t testing.TB, kind, root, mode string) *Server {
 
 func startInProcess(t testing.TB, kind, root, mode string) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Ports from the same slots real servers use, so that a fault proxy can
+	// stand in front of the control port and the passive range.
+	port, err := allocPorts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	cfg := testserver.Config{Root: root, User: "ftpfs", Password: "secret", NoMLSD: kind == KindInProcessLIST}
+	cfg := testserver.Config{Root: root, User: "ftpfs", Password: "secret", NoMLSD: kind == KindInProcessLIST,
+		PasvLo: port + 1, PasvHi: port + serverPasvPorts}
 	var caFile string
 	if mode != "" {
 		cert, pemBytes, err := testserver.SelfSigned("127.0.0.1")
@@ -56,7 +63,6 @@ func startInProcess(t testing.TB, kind, root, mode string) *Server {
 		t.Fatalf("in-process server: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	port := ln.Addr().(*net.TCPAddr).Port
 	return &Server{
 		Kind: kind, Host: "127.0.0.1", Port: port,
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),

@@ -82,8 +82,9 @@ type Server struct {
 	TLS    string
 	CAFile string
 
-	script   string
-	state    string
+	script    string
+	state     string
+	startArgs []string // the script's start arguments, for Restart
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -174,6 +175,7 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 		code, out, err := runScript(serverStartTimeout, args...)
 		switch {
 		case err == nil:
+			s.startArgs = args
 			s.Port = port
 			s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(port))
 			return s
@@ -184,6 +186,28 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 		}
 		t.Fatalf("StartServer(%s): %v: %s", kind, err, out)
 	}
+}
+
+// Kill stops the server at once, as a crash would, leaving its state for
+// Restart.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	if _, out, err := runScript(serverStopTimeout, s.script, "stop", "--state", s.state); err != nil {
+		t.Fatalf("stopping %s: %v: %s", s.Kind, err, out)
+	}
+}
+
+// Restart starts the server again on the same ports after Kill.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if _, out, err := runScript(serverStartTimeout, s.startArgs...); err != nil {
+		t.Fatalf("restarting %s: %v: %s", s.Kind, err, out)
+	}
+}
+
+// PasvRange returns the server's passive port range.
+func (s *Server) PasvRange() (lo, hi int) {
+	return s.Port + 1, s.Port + serverPasvPorts
 }
 
 // Stop stops a server that StartServer started (TERM, then KILL); on other servers it does nothing.

@@ -129,7 +129,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 	}
 	cfg := conn.Config{
 		Host: o.host, Port: o.port, User: user, Password: password,
-		Timeout: o.timeout, Connections: o.connections, Logger: log,
+		Timeout: o.timeout, RetryTimeout: o.retryTimeout, Connections: o.connections, Logger: log,
 		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure, Encoding: o.encoding,
 	}
 	if o.insecure {
@@ -251,6 +251,11 @@ func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger) int {
 	case sig := <-sigs:
 		log.Info("unmounting", "signal", sig.String())
 		if err := srv.Unmount(5 * time.Second); err != nil {
+			// Files are still open: what they wrote is uploaded now (or
+			// kept locally) before the mount goes away under them.
+			if n := srv.SaveAll(context.Background()); n > 0 {
+				status = 1
+			}
 			log.Warn("unmount failed; detaching lazily", "err", err)
 			if err := lazyUnmount(o.mountpoint); err != nil {
 				log.Error("lazy unmount failed", "err", err)

@@ -41,6 +41,7 @@ type options struct {
 	cacheTTL     time.Duration
 	connections  int
 	timeout      time.Duration
+	retryTimeout time.Duration
 	debug        bool
 	readOnly     bool
 
@@ -203,6 +204,7 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"cafile":        func(v string) error { o.cafile = v; return nil },
 		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
 		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },
+		"retry_timeout": func(v string) error { return parseSeconds(v, false, &o.retryTimeout) },
 		"connections": func(v string) error {
 			return parseInt(v, 1, 64, 10, func(n int64) { o.connections = int(n) })
 		},

@@ -29,6 +29,7 @@ Options:
                       (default ~/.cache/ftpfs)
   connections=N       most control connections at once (default 4)
   timeout=SECS        bound on every network operation (default 30)
+  retry_timeout=SECS  how long failed operations are retried before an error (default 60)
   tls, tls=explicit   FTPS: AUTH TLS on the control port, data connections protected
   tls=implicit        FTPS with TLS from the first byte (usually port 990)
   cafile=PATH         also trust the CA certificate(s) in PATH (PEM)

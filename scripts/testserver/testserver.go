@@ -27,6 +27,8 @@ type Config struct {
 	// byte.
 	TLS      *tls.Config
 	Implicit bool
+	// PasvLo and PasvHi, when set, are the passive port range.
+	PasvLo, PasvHi int
 }
 
 // Start listens on ln and serves in the background until Stop.
@@ -34,6 +36,9 @@ func Start(ln net.Listener, cfg Config) (*ftpserver.FtpServer, error) {
 	d := &driver{cfg: cfg, settings: &ftpserver.Settings{
 		Listener: ln, DisableMLSD: cfg.NoMLSD, DisableMLST: cfg.NoMLSD,
 	}}
+	if cfg.PasvLo > 0 {
+		d.settings.PassiveTransferPortRange = ftpserver.PortRange{Start: cfg.PasvLo, End: cfg.PasvHi}
+	}
 	switch {
 	case cfg.TLS != nil && cfg.Implicit:
 		// ftpserverlib wraps only a listener it makes itself.
