@@ -62,7 +62,7 @@ func TestFaults(t *testing.T) {
 					before := strings.Count(env.m.Log(), "msg=retrying")
 					c.fn(t, env)
 					// The fault must have happened, and been retried.
-			if strings.Count(env.m.Log(), "msg=retrying") == before {
+					if strings.Count(env.m.Log(), "msg=retrying") == before {
 						t.Errorf("no retry in the log: the fault did not bite\n%s", tail(env.m.Log(), 60))
 					}
 				})

@@ -85,8 +85,8 @@ type Server struct {
 	script    string
 	state     string
 	startArgs []string // the script's start arguments, for Restart
-	stopOnce sync.Once
-	stopErr  error
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // ServerOption changes how StartServer starts a server.
