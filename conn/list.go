@@ -222,8 +222,12 @@ func isDots(name []byte) bool {
 
 // validName reports whether name can be a directory entry: FUSE and the
 // kernel cannot carry an empty name, a '/' or a NUL.
+// maxNameLen is NAME_MAX: the kernel refuses longer names, so a listing
+// line with one is rejected (and logged) rather than shown unusable.
+const maxNameLen = 255
+
 func validName(name []byte) bool {
-	return len(name) > 0 && bytes.IndexByte(name, '/') < 0 && bytes.IndexByte(name, 0) < 0
+	return len(name) > 0 && len(name) <= maxNameLen && bytes.IndexByte(name, '/') < 0 && bytes.IndexByte(name, 0) < 0
 }
 
 // parsedLine is what a line parser makes of one line. Name and Target stay

@@ -510,8 +510,10 @@ func TestListEndlessJunk(t *testing.T) {
 }
 
 func TestListLongLines(t *testing.T) {
-	prefix := "type=file; "
-	name := func(n int) string { return strings.Repeat("n", n-len(prefix)) }
+	// The length is in an unknown fact, so the name stays within NAME_MAX.
+	const suffix = "; name"
+	prefix := "type=file;x="
+	name := func(n int) string { return strings.Repeat("n", n-len(prefix)-len(suffix)) + suffix }
 	for _, c := range []struct {
 		name    string
 		data    string
@@ -623,4 +625,21 @@ func BenchmarkParseLIST10k(b *testing.B) {
 	benchListing(b, formatLIST, func(i int) string {
 		return fmt.Sprintf("-rw-r--r--    1 1000     1000     %8d Nov 25 19:43 file %05d.txt", i*37, i)
 	})
+}
+
+func TestListRejectsOverlongNames(t *testing.T) {
+	long := strings.Repeat("n", 256)
+	p := newListParser(formatMLSD, time.Now(), 10)
+	if _, err := p.Write([]byte("type=file;size=1; " + long + "\ntype=file;size=1; ok\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ents := p.Entries(); len(ents) != 1 || ents[0].Name != "ok" {
+		t.Errorf("entries: %+v", ents)
+	}
+	if n, _ := p.Rejected(); n != 1 {
+		t.Errorf("rejected %d, want 1", n)
+	}
 }

@@ -116,6 +116,9 @@ func parseArgs(args []string) (*options, error) {
 	if len(pos) != 2 {
 		return nil, fmt.Errorf("need SOURCE and MOUNTPOINT, got %d argument(s)", len(pos))
 	}
+	if pos[0] == "" || pos[1] == "" {
+		return nil, errors.New("SOURCE and MOUNTPOINT must not be empty")
+	}
 	o.mountpoint = pos[1]
 	o.sourceIndex, o.mountpointIndex = posIndex[0], posIndex[1]
 	if err := o.parseSource(pos[0]); err != nil {
