@@ -242,13 +242,26 @@ func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
 func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
 	log.Debug("mounted", "source", o.source, "mountpoint", o.mountpoint)
 	status := 0
-	select {
-	case <-done:
-	case sig := <-sigs:
+	var sig os.Signal
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-usr1:
+			// A health report on demand, for operators and the soak test.
+			log.Info("status", "goroutines", runtime.NumGoroutine(), "commands", pool.Commands())
+		case sig = <-sigs:
+			break wait
+		}
+	}
+	if sig != nil {
 		log.Info("unmounting", "signal", sig.String())
 		if err := srv.Unmount(5 * time.Second); err != nil {
 			// Files are still open: what they wrote is uploaded now (or
@@ -264,6 +277,7 @@ func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger) int {
 		}
 	}
 	signal.Stop(sigs)
+	signal.Stop(usr1)
 	pool.Close()
 	return status
 }
