@@ -164,3 +164,23 @@ func TestOwnershipOptions(t *testing.T) {
 		t.Errorf("uid %d gid %d mode %v; want 1234 5678 -rw-r-----", st.Uid, st.Gid, fi.Mode())
 	}
 }
+
+// TestMountpointChecks: a non-empty directory and one that is already
+// mounted are refused with a message saying so.
+func TestMountpointChecks(t *testing.T) {
+	RequireFUSE(t)
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	full := t.TempDir()
+	if err := os.WriteFile(filepath.Join(full, "mine"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"FTPFS_PASSWORD=" + srv.Password}
+	opts := "port=" + strconv.Itoa(srv.Port) + ",user=" + srv.User
+	if code, out := runFtpfs(t, env, "-f", "127.0.0.1:", full, "-o", opts); code == 0 || !strings.Contains(out, "not empty") {
+		t.Errorf("non-empty mountpoint: exit %d, %q", code, out)
+	}
+	m := MountServer(t, srv)
+	if code, out := runFtpfs(t, env, "-f", "127.0.0.1:", m.Dir, "-o", opts); code == 0 || !strings.Contains(out, "already mounted") {
+		t.Errorf("mounted mountpoint: exit %d, %q", code, out)
+	}
+}

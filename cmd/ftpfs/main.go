@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,8 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -124,7 +127,7 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, func(), error) {
 // mount connects, logs in, checks the remote directory and mounts it. On
 // any failure nothing is left mounted or connected.
 func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *conn.Pool, error) {
-	if err := checkMountpoint(o.mountpoint); err != nil {
+	if err := checkMountpoint(o.mountpoint, o.nonempty); err != nil {
 		return nil, nil, err
 	}
 	cfg := conn.Config{
@@ -166,15 +169,73 @@ func connectTimeout(o *options) time.Duration {
 	return 2 * conn.DefaultTimeout
 }
 
-func checkMountpoint(mnt string) error {
+// checkMountpoint refuses a mount point that is missing, not a directory,
+// already a mount point, or (without -o nonempty) not empty: mounting
+// there would hide its files.
+func checkMountpoint(mnt string, nonempty bool) error {
 	fi, err := os.Stat(mnt)
+	if errors.Is(err, syscall.ENOTCONN) {
+		return fmt.Errorf("mountpoint %s: a dead FUSE mount is still there; remove it with fusermount3 -u %s (or umount -l)", mnt, mnt)
+	}
 	if err != nil {
 		return fmt.Errorf("mountpoint: %w", err)
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("mountpoint %s: not a directory", mnt)
 	}
+	if isMountPoint(mnt) {
+		return fmt.Errorf("mountpoint %s: something is already mounted there", mnt)
+	}
+	if !nonempty {
+		f, err := os.Open(mnt)
+		if err != nil {
+			return fmt.Errorf("mountpoint: %w", err)
+		}
+		names, _ := f.Readdirnames(1)
+		f.Close()
+		if len(names) > 0 {
+			return fmt.Errorf("mountpoint %s: not empty (mounting would hide its files; -o nonempty to do it anyway)", mnt)
+		}
+	}
 	return nil
+}
+
+// isMountPoint reports whether dir is a mount point, from mountinfo.
+func isMountPoint(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && unescapeOctal(f[4]) == abs {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeOctal undoes mountinfo's \040-style escapes.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // remoteRoot resolves the remote path against the login directory and

@@ -44,6 +44,7 @@ type options struct {
 	retryTimeout time.Duration
 	debug        bool
 	readOnly     bool
+	nonempty     bool
 
 	allowOther         bool
 	defaultPermissions bool
@@ -190,6 +191,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"allow_other":         &o.allowOther,
 		"default_permissions": &o.defaultPermissions,
 		"insecure":            &o.insecure,
+		"nonempty":            &o.nonempty,
 	}
 }
 

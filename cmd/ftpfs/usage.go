@@ -39,6 +39,7 @@ Options:
   debug               log every FTP command and reply (passwords masked)
   log_file=PATH       log there instead of stderr (foreground) or syslog (background)
   ro                  mount read-only
+  nonempty            mount over a directory that is not empty (hiding its files)
   allow_other         let other users access the mount
   default_permissions let the kernel check permissions against the modes shown
   uid=N, gid=N        owner shown for every file (default: the mounting user)
