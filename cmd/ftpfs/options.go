@@ -266,7 +266,7 @@ func splitHostPath(src string) (host, path string, err error) {
 			return "", "", fmt.Errorf("source %q: unclosed [", src)
 		}
 		host, rest = src[1:end], src[end+1:]
-		if !strings.HasPrefix(rest, ":") {
+		if host == "" || !strings.HasPrefix(rest, ":") {
 			return "", "", fmt.Errorf("source %q: expected host:/path", src)
 		}
 		return host, rest[1:], nil
