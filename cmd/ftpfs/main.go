@@ -52,8 +52,12 @@ func run(args []string) int {
 		fmt.Printf("ftpfs %s (%s)\n", version, runtime.Version())
 		return 0
 	}
+	// Catch SIGINT and SIGTERM before mounting: one arriving between the
+	// mount and serve would otherwise kill ftpfs and leave a dead mount.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	if isDaemonChild() {
-		return runChild(o)
+		return runChild(o, sigs)
 	}
 	maskArgv(o)
 	user, password, err := credentials(o)
@@ -72,12 +76,12 @@ func run(args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	return serve(o, srv, pool, log)
+	return serve(o, srv, pool, log, sigs)
 }
 
 // runChild is the background process: it mounts, tells the parent how that
 // went, and serves.
-func runChild(o *options) int {
+func runChild(o *options, sigs chan os.Signal) int {
 	user, password, err := childCredentials()
 	if err == nil {
 		err = detachChild(o)
@@ -96,7 +100,7 @@ func runChild(o *options) int {
 		return 1
 	}
 	defer closeLog()
-	return serve(o, srv, pool, log)
+	return serve(o, srv, pool, log, sigs)
 }
 
 // newLogger logs to -o log_file= if given, else to stderr in the
@@ -300,9 +304,7 @@ func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
 
 // serve waits for the filesystem to be unmounted, by umount(8) or by a
 // signal, and then closes the connections.
-func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger) int {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger, sigs chan os.Signal) int {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	done := make(chan struct{})
