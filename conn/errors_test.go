@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/textproto"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jlaffaye/ftp"
 )
@@ -92,5 +94,36 @@ func TestFeatures(t *testing.T) {
 	}
 	if len(f) != 4 {
 		t.Errorf("features = %v, want 4", f)
+	}
+}
+
+func TestHidePRET(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	go func() {
+		defer server.Close()
+		buf := make([]byte, 100)
+		server.Write([]byte("220---------- Welcome to Pure-FTPd [privsep] ----------\r\n220 You will be disconnected after 15 minutes.\r\n"))
+		server.Read(buf)
+		server.Write([]byte("211-Extensions supported:\r\n EPRT\r\n PRET\r\n"))
+		server.Write([]byte(" MLST size*;\r\n211 End.\r\n"))
+	}()
+	c := newCtlConn(client, time.Second, nil, nil)
+	greeting := make([]byte, 200)
+	n, _ := io.ReadAtLeast(c, greeting, 20)
+	for !bytes.Contains(greeting[:n], []byte("minutes.\r\n")) {
+		m, _ := c.Read(greeting[n:])
+		n += m
+	}
+	c.Write([]byte("FEAT\r\n"))
+	feat, err := io.ReadAll(io.LimitReader(c, 200))
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	if bytes.Contains(feat, []byte("PRET")) || !bytes.Contains(feat, []byte("MLST")) || !bytes.HasSuffix(feat, []byte("211 End.\r\n")) {
+		t.Errorf("FEAT as the library sees it: %q", feat)
+	}
+	if _, ok := c.features()["PRET"]; ok {
+		t.Error("PRET still among the features")
 	}
 }

@@ -28,6 +28,12 @@ type ctlConn struct {
 	partial  []byte   // a reply line not yet complete
 	lastVerb string   // the verb of the last command sent
 	feat     []string // FEAT reply lines, once seen
+
+	// hidePRET hides PRET from the FEAT reply of pure-ftpd, which offers
+	// it for distributed servers it is not: the library would otherwise
+	// send PRET before every transfer, a round trip each.
+	hidePRET bool
+	pending  []byte // the filtered FEAT reply, being handed out
 }
 
 func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atomic.Int64) *ctlConn {
@@ -39,12 +45,61 @@ func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atom
 
 // Read reads replies under a deadline and records them.
 func (c *ctlConn) Read(b []byte) (int, error) {
+	if c.lastVerb == "FEAT" && c.hidePRET && len(c.pending) == 0 {
+		if err := c.readFeat(); err != nil {
+			return 0, err
+		}
+	}
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		c.pending = c.pending[n:]
+		c.observe(b[:n])
+		return n, nil
+	}
+	n, err := c.read(b)
+	c.observe(b[:n])
+	return n, err
+}
+
+func (c *ctlConn) read(b []byte) (int, error) {
 	if c.timeout > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
 	}
-	n, err := c.Conn.Read(b)
-	c.observe(b[:n])
-	return n, err
+	return c.Conn.Read(b)
+}
+
+// readFeat reads the whole FEAT reply and keeps it, without PRET, for Read
+// to hand out.
+func (c *ctlConn) readFeat() error {
+	var raw []byte
+	buf := make([]byte, 4096)
+	for !replyComplete(raw) {
+		n, err := c.read(buf)
+		raw = append(raw, buf[:n]...)
+		if err != nil {
+			return err
+		}
+	}
+	var out []byte
+	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		if !strings.EqualFold(strings.TrimSpace(string(line)), "PRET") {
+			out = append(out, line...)
+		}
+	}
+	c.pending = out
+	c.hidePRET = false // once per session
+	return nil
+}
+
+// replyComplete reports whether raw ends with the last line of a reply:
+// three digits, a space, and a line end.
+func replyComplete(raw []byte) bool {
+	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
+		return false
+	}
+	lines := bytes.Split(bytes.TrimRight(raw, "\r\n"), []byte("\n"))
+	last := lines[len(lines)-1]
+	return len(last) >= 4 && last[3] == ' ' && last[0] >= '0' && last[0] <= '9'
 }
 
 // Write sends commands under a deadline and records them.
@@ -82,6 +137,9 @@ func (c *ctlConn) observe(b []byte) {
 func (c *ctlConn) reply(line string) {
 	if c.log != nil {
 		c.log.Debug("ftp recv", "reply", line)
+	}
+	if strings.HasPrefix(line, "220") && strings.Contains(line, "Pure-FTPd") {
+		c.hidePRET = true
 	}
 	if c.lastVerb == "FEAT" {
 		c.feat = append(c.feat, line)
