@@ -1,6 +1,9 @@
 package cache
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Listing is one directory's entries, in the server's order, indexed by
 // name so that a lookup in a directory of any size is one map access.
@@ -10,6 +13,7 @@ import "sync"
 // times. A removed entry leaves an empty slot, which At reports with an
 // empty name, so positions handed out to a reader stay valid.
 type Listing[E any] struct {
+	asked   time.Time // when the listing was asked for; set at creation
 	mu      sync.RWMutex
 	entries []E
 	names   []string       // guarded by mu; "" for a removed entry
@@ -18,9 +22,11 @@ type Listing[E any] struct {
 }
 
 // NewListing indexes entries by the name that name returns for each. The
-// first entry with a given name wins.
-func NewListing[E any](entries []E, name func(E) string) *Listing[E] {
+// first entry with a given name wins. asked is when the listing was asked
+// for: what was learnt after that is newer than the listing.
+func NewListing[E any](entries []E, name func(E) string, asked time.Time) *Listing[E] {
 	l := &Listing[E]{
+		asked:   asked,
 		entries: make([]E, 0, len(entries)),
 		names:   make([]string, 0, len(entries)),
 		index:   make(map[string]int, len(entries)),
@@ -36,6 +42,9 @@ func NewListing[E any](entries []E, name func(E) string) *Listing[E] {
 	}
 	return l
 }
+
+// Asked returns when the listing was asked for.
+func (l *Listing[E]) Asked() time.Time { return l.asked }
 
 // Len returns the number of slots, removed entries included.
 func (l *Listing[E]) Len() int {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -16,11 +17,25 @@ type Meta[E any] struct {
 	ttl     time.Duration
 	dirs    *expirable.LRU[string, *Listing[E]]
 	entries *expirable.LRU[string, slot[E]]
+
+	// changes are ftpfs's own recent changes per directory, so that a
+	// listing asked for before a change and arriving after it does not
+	// undo it: PutListing replays the newer ones onto it.
+	mu      sync.Mutex
+	changes map[string][]change[E] // guarded by mu
 }
 
 type slot[E any] struct {
 	e        E
 	negative bool
+	at       time.Time
+}
+
+type change[E any] struct {
+	name     string
+	e        E
+	negative bool
+	at       time.Time
 }
 
 // Result says what the cache knows about a path.
@@ -37,7 +52,7 @@ const (
 // listings and maxEntries single entries. A ttl of zero or less disables
 // caching: every lookup reports Unknown.
 func NewMeta[E any](ttl time.Duration, maxDirs, maxEntries int) *Meta[E] {
-	m := &Meta[E]{ttl: ttl}
+	m := &Meta[E]{ttl: ttl, changes: map[string][]change[E]{}}
 	if ttl > 0 {
 		m.dirs = expirable.NewLRU[string, *Listing[E]](maxDirs, nil, ttl)
 		m.entries = expirable.NewLRU[string, slot[E]](maxEntries, nil, ttl)
@@ -56,54 +71,94 @@ func (m *Meta[E]) Listing(dir string) (*Listing[E], bool) {
 	return m.dirs.Get(dir)
 }
 
-// PutListing caches the listing of dir, replacing single entries learnt
-// for its children before, which the listing supersedes.
+// PutListing caches the listing of dir. Single entries learnt before the
+// listing was asked for are superseded by it and dropped; changes made
+// after are replayed onto it.
 func (m *Meta[E]) PutListing(dir string, l *Listing[E]) {
 	if m.dirs == nil {
 		return
 	}
+	m.replay(dir, l)
 	m.dirs.Add(dir, l)
 	for i := 0; i < l.Len() && m.entries.Len() > 0; i++ {
-		if name, _ := l.At(i); name != "" {
+		name, _ := l.At(i)
+		if name == "" {
+			continue
+		}
+		if s, ok := m.entries.Peek(Join(dir, name)); ok && !s.at.After(l.Asked()) {
 			m.entries.Remove(Join(dir, name))
 		}
 	}
 }
 
+// replay applies to l the changes of dir made after l was asked for, and
+// forgets those older than the time to live.
+func (m *Meta[E]) replay(dir string, l *Listing[E]) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keep []change[E]
+	for _, c := range m.changes[dir] {
+		if time.Since(c.at) > m.ttl {
+			continue
+		}
+		keep = append(keep, c)
+		if c.at.After(l.Asked()) {
+			if c.negative {
+				l.Delete(c.name)
+			} else {
+				l.Set(c.name, c.e)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		delete(m.changes, dir)
+	} else {
+		m.changes[dir] = keep
+	}
+}
+
+// record notes a change for replay.
+func (m *Meta[E]) record(dir string, c change[E]) {
+	m.mu.Lock()
+	m.changes[dir] = append(m.changes[dir], c)
+	m.mu.Unlock()
+}
+
 // Lookup answers for the child name of dir from a single entry if one is
-// cached, else from the listing of dir.
-func (m *Meta[E]) Lookup(dir, name string) (E, Result) {
+// cached, else from the listing of dir; the time says how fresh the answer
+// is (when it was learnt, or when the listing was asked for).
+func (m *Meta[E]) Lookup(dir, name string) (E, Result, time.Time) {
 	var zero E
 	if m.dirs == nil {
-		return zero, Unknown
+		return zero, Unknown, time.Time{}
 	}
 	if s, ok := m.entries.Get(Join(dir, name)); ok {
 		if s.negative {
-			return zero, Absent
+			return zero, Absent, s.at
 		}
-		return s.e, Found
+		return s.e, Found, s.at
 	}
 	l, ok := m.dirs.Get(dir)
 	if !ok {
-		return zero, Unknown
+		return zero, Unknown, time.Time{}
 	}
 	if e, ok := l.Get(name); ok {
-		return e, Found
+		return e, Found, l.Asked()
 	}
-	return zero, Absent
+	return zero, Absent, l.Asked()
 }
 
-// PutEntry caches what is known of one path.
-func (m *Meta[E]) PutEntry(path string, e E) {
+// PutEntry caches what is known of one path, learnt at at.
+func (m *Meta[E]) PutEntry(path string, e E, at time.Time) {
 	if m.entries != nil {
-		m.entries.Add(path, slot[E]{e: e})
+		m.entries.Add(path, slot[E]{e: e, at: at})
 	}
 }
 
-// PutNegative caches that path does not exist.
-func (m *Meta[E]) PutNegative(path string) {
+// PutNegative caches that path did not exist at at.
+func (m *Meta[E]) PutNegative(path string, at time.Time) {
 	if m.entries != nil {
-		m.entries.Add(path, slot[E]{negative: true})
+		m.entries.Add(path, slot[E]{negative: true, at: at})
 	}
 }
 
@@ -113,10 +168,12 @@ func (m *Meta[E]) Update(dir, name string, e E) {
 	if m.dirs == nil {
 		return
 	}
+	now := time.Now()
 	if l, ok := m.dirs.Peek(dir); ok {
 		l.Set(name, e)
 	}
-	m.entries.Add(Join(dir, name), slot[E]{e: e})
+	m.entries.Add(Join(dir, name), slot[E]{e: e, at: now})
+	m.record(dir, change[E]{name: name, e: e, at: now})
 }
 
 // Remove records that the child name of dir no longer exists.
@@ -124,10 +181,12 @@ func (m *Meta[E]) Remove(dir, name string) {
 	if m.dirs == nil {
 		return
 	}
+	now := time.Now()
 	if l, ok := m.dirs.Peek(dir); ok {
 		l.Delete(name)
 	}
-	m.entries.Add(Join(dir, name), slot[E]{negative: true})
+	m.entries.Add(Join(dir, name), slot[E]{negative: true, at: now})
+	m.record(dir, change[E]{name: name, negative: true, at: now})
 }
 
 // Invalidate forgets path, its listing if it is a directory, and the

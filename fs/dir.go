@@ -37,14 +37,14 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	rel := d.rel()
 	dir := d.fs.remoteOf(rel)
-	e, err := d.fs.lookup(ctx, dir, name)
+	e, at, err := d.fs.lookup(ctx, dir, name)
 	if err != nil {
 		if err == errNotExist {
 			out.SetEntryTimeout(d.fs.opts.CacheTTL)
 		}
 		return nil, d.fs.errno("lookup", cache.Join(dir, name), err)
 	}
-	return d.fs.newChild(ctx, &d.Inode, rel, name, e, out), 0
+	return d.fs.newChild(ctx, &d.Inode, rel, name, e, at, out), 0
 }
 
 // OpendirHandle takes a snapshot of the listing; the handle serves the
@@ -147,7 +147,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if !ok || h.d.pendingChild(name) {
 		return h.d.Lookup(ctx, name, out)
 	}
-	return h.d.fs.newChild(ctx, &h.d.Inode, h.rel, name, e, out), 0
+	return h.d.fs.newChild(ctx, &h.d.Inode, h.rel, name, e, h.l.Asked(), out), 0
 }
 
 // Seekdir moves to an offset that Readdirent handed out.

@@ -51,15 +51,15 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	e := conn.Entry{Name: name, Type: conn.TypeDir, ModTime: time.Now(), HasTime: true}
 	d.fs.cacheUpdate(p, e)
-	d.fs.meta.PutListing(p, cache.NewListing[conn.Entry](nil, entryName))
-	return d.fs.newChild(ctx, &d.Inode, d.rel(), name, e, out), 0
+	d.fs.meta.PutListing(p, cache.NewListing[conn.Entry](nil, entryName, time.Now()))
+	return d.fs.newChild(ctx, &d.Inode, d.rel(), name, e, time.Now(), out), 0
 }
 
 // mkdirErrno tells "exists" apart: servers answer 550 or 521 with words of
 // their own, so ask the listing.
 func (d *dirNode) mkdirErrno(ctx context.Context, p, name string, err error) syscall.Errno {
 	d.fs.meta.Invalidate(p)
-	if _, lerr := d.fs.lookup(ctx, d.remotePath(), name); lerr == nil {
+	if _, _, lerr := d.fs.lookup(ctx, d.remotePath(), name); lerr == nil {
 		return syscall.EEXIST
 	}
 	return d.fs.errno("mkdir", p, err)

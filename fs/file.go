@@ -228,6 +228,21 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	return 0
 }
 
+// currentEntry is the node's entry with the content's size and time while
+// the file is open for writing.
+func (n *fileNode) currentEntry() conn.Entry {
+	n.cmu.Lock()
+	defer n.cmu.Unlock()
+	e := n.getEntry()
+	if c := n.content; c != nil {
+		e.Size = c.size()
+		if c.dirty || !c.onServer {
+			e.ModTime, e.HasTime = c.mtime, true
+		}
+	}
+	return e
+}
+
 // Getattr reports the content's size while the file is open for writing,
 // and the last known attributes of a file removed while open.
 func (n *fileNode) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {

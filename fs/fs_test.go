@@ -27,13 +27,22 @@ type fakeRemote struct {
 	dirs  map[string][]conn.Entry
 	files map[string]string
 	lists atomic.Int64
+	// hold, when set, makes List take its answer, then wait for the
+	// channel to close before returning it: a listing asked for before a
+	// change and arriving after it.
+	hold chan struct{}
 }
 
 func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error) {
 	r.lists.Add(1)
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	hold := r.hold
 	ents, ok := r.dirs[dir]
+	ents = append([]conn.Entry(nil), ents...)
+	r.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if !ok {
 		return nil, &conn.Error{Op: "list", Path: dir, Code: 550, Msg: "No such file or directory"}
 	}
@@ -269,5 +278,52 @@ func TestPermissions(t *testing.T) {
 		if got := c.fs.perm(c.e); got != c.want {
 			t.Errorf("perm(%+v) = %o, want %o", c.e, got, c.want)
 		}
+	}
+}
+
+// TestStaleListingDoesNotShrinkAFile: a listing asked for while a file was
+// being uploaded, and arriving after, must not make the file look as it
+// was then (the soak test once read a just-written file as empty).
+func TestStaleListingDoesNotShrinkAFile(t *testing.T) {
+	r := bigRemote(0)
+	// The server's listing keeps saying what it said while the upload ran.
+	r.dirs["/"] = append(r.dirs["/"], conn.Entry{Name: "f", Type: conn.TypeFile, Size: 0})
+	mnt := testMount(t, r, 2*time.Second)
+	data := strings.Repeat("x", 1000)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fh, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_WRONLY|os.O_TRUNC, 0)
+	must(err)
+	time.Sleep(2100 * time.Millisecond) // the cached listing expires
+	r.mu.Lock()
+	hold := make(chan struct{})
+	r.hold = hold
+	r.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := os.ReadDir(mnt) // asks for a listing, which waits
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	_, err = fh.Write([]byte(data))
+	must(err)
+	must(fh.Close()) // uploaded now, after the listing was asked for
+	r.mu.Lock()
+	r.hold = nil
+	r.mu.Unlock()
+	close(hold)
+	must(<-done)
+	fi, err := os.Stat(filepath.Join(mnt, "f"))
+	must(err)
+	if fi.Size() != int64(len(data)) {
+		t.Fatalf("size after a stale listing: %d, want %d", fi.Size(), len(data))
+	}
+	b, err := os.ReadFile(filepath.Join(mnt, "f"))
+	if err != nil || string(b) != data {
+		t.Fatalf("read after a stale listing: %d bytes, %v", len(b), err)
 	}
 }

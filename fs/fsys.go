@@ -111,9 +111,10 @@ func (f *fsys) listing(ctx context.Context, dir string) (*cache.Listing[conn.Ent
 	f.inflight[dir] = w
 	f.mu.Unlock()
 
+	asked := time.Now()
 	entries, err := f.remote.List(context.WithoutCancel(ctx), dir)
 	if err == nil {
-		w.l = cache.NewListing(entries, entryName)
+		w.l = cache.NewListing(entries, entryName, asked)
 		f.meta.PutListing(dir, w.l)
 	}
 	w.err = err
@@ -124,24 +125,24 @@ func (f *fsys) listing(ctx context.Context, dir string) (*cache.Listing[conn.Ent
 	return w.l, w.err
 }
 
-// lookup returns the entry called name in dir.
-func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, error) {
-	switch e, r := f.meta.Lookup(dir, name); r {
+// lookup returns the entry called name in dir, and how fresh it is.
+func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, time.Time, error) {
+	switch e, r, at := f.meta.Lookup(dir, name); r {
 	case cache.Found:
-		return e, nil
+		return e, at, nil
 	case cache.Absent:
-		return conn.Entry{}, errNotExist
+		return conn.Entry{}, at, errNotExist
 	}
 	l, err := f.listing(ctx, dir)
 	if err != nil {
-		return conn.Entry{}, err
+		return conn.Entry{}, time.Time{}, err
 	}
 	e, ok := l.Get(name)
 	if !ok {
-		f.meta.PutNegative(cache.Join(dir, name))
-		return conn.Entry{}, errNotExist
+		f.meta.PutNegative(cache.Join(dir, name), l.Asked())
+		return conn.Entry{}, l.Asked(), errNotExist
 	}
-	return e, nil
+	return e, l.Asked(), nil
 }
 
 // cacheUpdate records e as the entry at p, in the parent's cached listing
@@ -163,7 +164,7 @@ func (f *fsys) cacheRemove(p string, isDir bool) {
 
 // cacheTouch records a new modification time for p, where p is cached.
 func (f *fsys) cacheTouch(p string, t time.Time) {
-	if e, r := f.meta.Lookup(cache.Parent(p), baseName(p)); r == cache.Found {
+	if e, r, _ := f.meta.Lookup(cache.Parent(p), baseName(p)); r == cache.Found {
 		e.ModTime, e.HasTime = t, true
 		f.cacheUpdate(p, e)
 	}

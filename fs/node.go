@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -18,8 +19,9 @@ type node struct {
 	fusefs.Inode
 	fs *fsys
 
-	mu    sync.Mutex
-	entry conn.Entry // guarded by mu
+	mu      sync.Mutex
+	entry   conn.Entry // guarded by mu
+	entryAt time.Time  // guarded by mu; how fresh entry is
 }
 
 // rel returns the node's path below the mount root, "" for the root. A
@@ -33,11 +35,26 @@ func (n *node) remotePath() string {
 	return n.fs.remoteOf(n.rel())
 }
 
+// setEntry records what ftpfs itself just made of the file.
 func (n *node) setEntry(e conn.Entry) {
-	n.mu.Lock()
-	n.entry = e
-	n.mu.Unlock()
+	n.setEntryAt(e, time.Now())
 }
+
+// setEntryAt records e, learnt at at, unless the node knows something
+// newer: a listing asked for before an upload must not undo it (a stale
+// size would reach the kernel and truncate what it shows).
+func (n *node) setEntryAt(e conn.Entry, at time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if at.Before(n.entryAt) {
+		return
+	}
+	n.entry, n.entryAt = e, at
+}
+
+// currentEntry is what the node shows: its entry (fileNode refines it
+// with local changes).
+func (n *node) currentEntry() conn.Entry { return n.getEntry() }
 
 func (n *node) getEntry() conn.Entry {
 	n.mu.Lock()
@@ -64,12 +81,12 @@ func (n *node) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrO
 		return 0
 	}
 	p := n.remotePath()
-	e, err := n.fs.lookup(ctx, cache.Parent(p), baseName(p))
+	e, at, err := n.fs.lookup(ctx, cache.Parent(p), baseName(p))
 	if err != nil {
 		return n.fs.errno("getattr", p, err)
 	}
-	n.setEntry(e)
-	n.fs.fillAttr(p, e, &out.Attr)
+	n.setEntryAt(e, at)
+	n.fs.fillAttr(p, n.getEntry(), &out.Attr)
 	out.SetTimeout(n.fs.opts.CacheTTL)
 	return 0
 }
@@ -110,18 +127,25 @@ func baseName(p string) string {
 // path below the root is parentRel (callers compute it once for many
 // children): the live child if it is still of the same type, else a new
 // node.
-func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, parentRel, name string, e conn.Entry, out *fuse.EntryOut) *fusefs.Inode {
+func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, parentRel, name string, e conn.Entry, at time.Time, out *fuse.EntryOut) *fusefs.Inode {
 	rel := joinRel(parentRel, name)
-	f.fillAttr(f.remoteOf(rel), e, &out.Attr)
 	out.SetEntryTimeout(f.opts.CacheTTL)
 	out.SetAttrTimeout(f.opts.CacheTTL)
 	mode := typeBits(e.Type)
 	if ch := parent.GetChild(name); ch != nil && ch.StableAttr().Mode == mode {
-		if n, ok := ch.Operations().(interface{ setEntry(conn.Entry) }); ok {
-			n.setEntry(e)
+		// The live node may know better than the listing (an upload
+		// finished after the listing was asked for, a file being written):
+		// the kernel gets what the node's Getattr would say.
+		if n, ok := ch.Operations().(interface {
+			setEntryAt(conn.Entry, time.Time)
+			currentEntry() conn.Entry
+		}); ok {
+			n.setEntryAt(e, at)
+			f.fillAttr(f.remoteOf(rel), n.currentEntry(), &out.Attr)
 		}
 		return ch
 	}
+	f.fillAttr(f.remoteOf(rel), e, &out.Attr)
 	var ops fusefs.InodeEmbedder
 	var n *node
 	switch e.Type {
@@ -135,7 +159,7 @@ func (f *fsys) newChild(ctx context.Context, parent *fusefs.Inode, parentRel, na
 		fl := &fileNode{}
 		ops, n = fl, &fl.node
 	}
-	n.fs, n.entry = f, e
+	n.fs, n.entry, n.entryAt = f, e, at
 	ino := f.inodes.number(parent.Root(), rel, mode)
 	return parent.NewInode(ctx, ops, fusefs.StableAttr{Mode: mode, Ino: ino})
 }

@@ -27,7 +27,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		return syscall.EXDEV
 	}
 	from, to := cache.Join(d.remotePath(), name), cache.Join(nd.remotePath(), newName)
-	src, err := d.fs.lookup(ctx, cache.Parent(from), name)
+	src, _, err := d.fs.lookup(ctx, cache.Parent(from), name)
 	if err != nil {
 		if !d.pendingChild(name) {
 			return d.fs.errno("rename", from, err)
@@ -40,7 +40,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if src.Type == conn.TypeFile {
 		src = d.childEntry(name, src)
 	}
-	dst, dstErr := d.fs.lookup(ctx, cache.Parent(to), newName)
+	dst, _, dstErr := d.fs.lookup(ctx, cache.Parent(to), newName)
 	dstExists := dstErr == nil || nd.pendingChild(newName)
 	if dstExists {
 		if flags&unix.RENAME_NOREPLACE != 0 {
