@@ -121,6 +121,10 @@ func (r *fakeRemote) Chmod(ctx context.Context, p string, mode uint32) error {
 
 // testMount mounts r in-process on a temporary directory.
 func testMount(t *testing.T, r Remote, ttl time.Duration) string {
+	return testMountOpts(t, r, Options{Source: "fake:/", RemoteRoot: "/", CacheTTL: ttl, UID: 7, GID: 8})
+}
+
+func testMountOpts(t *testing.T, r Remote, opts Options) string {
 	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
@@ -129,7 +133,7 @@ func testMount(t *testing.T, r Remote, ttl time.Duration) string {
 		t.Skip("fs mount tests run as root (direct mount)")
 	}
 	mnt := t.TempDir()
-	srv, err := Mount(mnt, r, Options{Source: "fake:/", RemoteRoot: "/", CacheTTL: ttl, UID: 7, GID: 8})
+	srv, err := Mount(mnt, r, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,5 +329,36 @@ func TestStaleListingDoesNotShrinkAFile(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(mnt, "f"))
 	if err != nil || string(b) != data {
 		t.Fatalf("read after a stale listing: %d bytes, %v", len(b), err)
+	}
+}
+
+// TestPrefetchSubdirs: reading a directory lists its subdirectories ahead
+// of time, so that a walk finds them cached.
+func TestPrefetchSubdirs(t *testing.T) {
+	r := bigRemote(0)
+	for _, d := range []string{"/a", "/b", "/c"} {
+		r.dirs["/"] = append(r.dirs["/"], conn.Entry{Name: d[1:], Type: conn.TypeDir})
+		r.dirs[d] = []conn.Entry{{Name: "x", Type: conn.TypeFile}}
+	}
+	r.dirs["/d"] = nil
+	mnt := testMountOpts(t, r, Options{RemoteRoot: "/", CacheTTL: time.Minute, PrefetchConns: 2})
+	if _, err := os.ReadDir(mnt); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.lists.Load() < 5 { // the root, d, a, b, c
+		if time.Now().After(deadline) {
+			t.Fatalf("%d listings after reading the root, want 5", r.lists.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := r.lists.Load()
+	for _, d := range []string{"a", "b", "c", "d"} {
+		if _, err := os.ReadDir(filepath.Join(mnt, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.lists.Load() - before; n != 0 {
+		t.Errorf("%d listings for subdirectories already fetched ahead", n)
 	}
 }

@@ -37,6 +37,9 @@ type Options struct {
 	DefaultPermissions bool
 	// Logger receives warnings and, at debug level, operations.
 	Logger *slog.Logger
+	// PrefetchConns is how many connections listing subdirectories ahead
+	// of a walk may use at once; 0 turns that off.
+	PrefetchConns int
 }
 
 // fsys is the state shared by every node of one mount.
@@ -53,6 +56,8 @@ type fsys struct {
 	// inflight merges concurrent fetches of one listing.
 	mu       sync.Mutex
 	inflight map[string]*fetch // guarded by mu
+	// prefetchSlots bounds the listings fetched ahead of time.
+	prefetchSlots chan struct{}
 	// writing holds the files that have a content, for the shutdown.
 	writing map[*fileNode]struct{} // guarded by mu
 }
@@ -77,15 +82,20 @@ func newFsys(remote Remote, opts Options) *fsys {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	var slots chan struct{}
+	if opts.PrefetchConns > 0 {
+		slots = make(chan struct{}, opts.PrefetchConns)
+	}
 	return &fsys{
-		remote:   remote,
-		opts:     opts,
-		meta:     cache.NewMeta[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries),
-		inodes:   newInodeTable(),
-		log:      opts.Logger,
-		mounted:  time.Now(),
-		inflight: map[string]*fetch{},
-		writing:  map[*fileNode]struct{}{},
+		prefetchSlots: slots,
+		remote:        remote,
+		opts:          opts,
+		meta:          cache.NewMeta[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries),
+		inodes:        newInodeTable(),
+		log:           opts.Logger,
+		mounted:       time.Now(),
+		inflight:      map[string]*fetch{},
+		writing:       map[*fileNode]struct{}{},
 	}
 }
 

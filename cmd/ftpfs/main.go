@@ -278,6 +278,13 @@ func cacheDir(o *options) (string, error) {
 	return dir, nil
 }
 
+func connectionsOf(o *options) int {
+	if o.connections > 0 {
+		return o.connections
+	}
+	return conn.DefaultConnections
+}
+
 func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
 	fo := fs.Options{
 		Source:             o.source,
@@ -289,6 +296,8 @@ func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
 		AllowOther:         o.allowOther,
 		DefaultPermissions: o.defaultPermissions,
 		Logger:             log,
+		// Leave one connection to what is asked for.
+		PrefetchConns: max(connectionsOf(o)-1, 0),
 	}
 	if o.uid >= 0 {
 		fo.UID = uint32(o.uid)
