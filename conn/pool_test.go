@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ftpfs/ftpfs/scripts/testserver"
 )
@@ -218,5 +219,26 @@ func BenchmarkFileSequentialRead(b *testing.B) {
 			off += n
 		}
 		f.Close()
+	}
+}
+
+// TestStoreSetsAttributes uploads with a mode and a time: they travel with
+// the size check, and reach the file on disk.
+func TestStoreSetsAttributes(t *testing.T) {
+	p, tr, _, root := testPool(t, 2)
+	when := time.Date(2022, 5, 6, 7, 8, 9, 0, time.UTC)
+	done, err := p.Store(context.Background(), "/attrs", bytes.NewReader([]byte("abc")), 3,
+		Attrs{Mode: 0o600, HasMode: true, ModTime: when, HasTime: true})
+	if err != nil || !done.Mode || !done.Time {
+		t.Fatalf("Store = %+v, %v", done, err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "attrs"))
+	if err != nil || fi.Mode().Perm() != 0o600 || !fi.ModTime().Equal(when) || fi.Size() != 3 {
+		t.Errorf("on disk: %v, %v", fi, err)
+	}
+	for _, verb := range []string{"SIZE", "SITE CHMOD", "MFMT"} {
+		if tr.count(verb) != 1 {
+			t.Errorf("%s sent %d times, want 1", verb, tr.count(verb))
+		}
 	}
 }

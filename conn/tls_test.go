@@ -49,13 +49,13 @@ func TestTLSRoundTrip(t *testing.T) {
 			t.Fatalf("mode %d: %v", mode, err)
 		}
 		data := bytes.Repeat([]byte("secret "), 10000)
-		if err := p.Store(context.Background(), "/f", bytes.NewReader(data), int64(len(data))); err != nil {
+		if _, err := p.Store(context.Background(), "/f", bytes.NewReader(data), int64(len(data)), Attrs{}); err != nil {
 			t.Fatalf("mode %d: store: %v", mode, err)
 		}
 		if got, _ := os.ReadFile(filepath.Join(root, "f")); !bytes.Equal(got, data) {
 			t.Errorf("mode %d: the server has %d bytes", mode, len(got))
 		}
-		if err := p.Store(context.Background(), "/empty", bytes.NewReader(nil), 0); err != nil {
+		if _, err := p.Store(context.Background(), "/empty", bytes.NewReader(nil), 0, Attrs{}); err != nil {
 			t.Errorf("mode %d: empty store: %v", mode, err)
 		}
 		ents, err := p.List(context.Background(), "/")

@@ -102,19 +102,21 @@ func replyComplete(raw []byte) bool {
 	return len(last) >= 4 && last[3] == ' ' && last[0] >= '0' && last[0] <= '9'
 }
 
-// Write sends commands under a deadline and records them.
+// Write sends commands under a deadline and records them: one, or several
+// pipelined in one write.
 func (c *ctlConn) Write(b []byte) (int, error) {
 	if c.timeout > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
-	line := strings.TrimRight(string(b), "\r\n")
-	verb, _, _ := strings.Cut(line, " ")
-	c.lastVerb = strings.ToUpper(verb)
-	if c.cmds != nil {
-		c.cmds.Add(1)
-	}
-	if c.log != nil {
-		c.log.Debug("ftp send", "cmd", maskCommand(line))
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n") {
+		verb, _, _ := strings.Cut(line, " ")
+		c.lastVerb = strings.ToUpper(verb)
+		if c.cmds != nil {
+			c.cmds.Add(1)
+		}
+		if c.log != nil {
+			c.log.Debug("ftp send", "cmd", maskCommand(line))
+		}
 	}
 	return c.Conn.Write(b)
 }

@@ -9,58 +9,43 @@ import (
 )
 
 // Store uploads the size bytes of src as the whole of path (STOR from 0,
-// never REST: StorFrom leaves bytes past the end on some servers). A failed
-// attempt is retried on a fresh connection from the start of src.
-func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int64) error {
+// never REST: StorFrom leaves bytes past the end on some servers), checks
+// the size and sets the attributes asked for. A failed attempt is retried
+// on a fresh connection from the start of src.
+func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int64, a Attrs) (Applied, error) {
 	path, err := p.cc.toServer("stor", path)
 	if err != nil {
-		return err
+		return Applied{}, err
 	}
-	return p.do(ctx, "stor", path, func(s *Session) error {
+	var done Applied
+	err = p.do(ctx, "stor", path, func(s *Session) error {
 		if err := s.c.Stor(path, io.NewSectionReader(src, 0, size)); err != nil {
 			return err
 		}
-		return p.verifySize(s, path, size)
-	})
-}
-
-// verifySize checks with SIZE that the server holds size bytes after an
-// upload. A 226 only says the server saw the data connection end: a
-// connection cut in the middle by a middlebox ends cleanly too, and the
-// server then keeps a short file. Servers without SIZE are trusted.
-func (p *Pool) verifySize(s *Session, path string, size int64) error {
-	if p.noSize.Load() {
-		return nil
-	}
-	have, err := s.c.FileSize(path)
-	if err != nil {
-		if errors.Is(wrapErr("size", path, err), ErrNotSupported) {
-			p.noSize.Store(true)
-			return nil
-		}
+		done, err = p.afterUpload(s, path, size, a)
 		return err
-	}
-	if have != size {
-		return &Error{Op: "stor", Path: path, Err: ErrTransient,
-			Msg: fmt.Sprintf("the server has %d bytes of %d after the upload", have, size)}
-	}
-	return nil
+	})
+	return done, err
 }
 
-// StoreStream uploads what r yields as the whole of path, in one attempt:
-// r cannot be read twice.
-func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader) error {
+// StoreStream uploads what r yields as the whole of path, in one attempt
+// (r cannot be read twice), then checks the size and sets the attributes
+// attrs returns once r is exhausted (they are known only then).
+func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader, attrs func() Attrs) (Applied, error) {
 	path, err := p.cc.toServer("stor", path)
 	if err != nil {
-		return err
+		return Applied{}, err
 	}
-	return p.do1(ctx, "stor", path, func(s *Session) error {
+	var done Applied
+	err = p.do1(ctx, "stor", path, func(s *Session) error {
 		cr := &countingReader{r: r}
 		if err := s.c.Stor(path, cr); err != nil {
 			return err
 		}
-		return p.verifySize(s, path, cr.n)
+		done, err = p.afterUpload(s, path, cr.n, attrs())
+		return err
 	})
+	return done, err
 }
 
 // countingReader counts what passes through it.
@@ -76,32 +61,35 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 // Append uploads bytes [off, size) of src to the end of path, which holds
-// off bytes on the server (APPE). APPE cannot be repeated blindly: after a
-// failure the server's SIZE says how much arrived, and the rest is sent.
-func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, size int64) error {
+// off bytes on the server (APPE), then checks the size and sets the
+// attributes. APPE cannot be repeated blindly: after a failure the
+// server's SIZE says how much arrived, and the rest is sent.
+func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, size int64, a Attrs) (Applied, error) {
 	path, err := p.cc.toServer("appe", path)
 	if err != nil {
-		return err
+		return Applied{}, err
 	}
+	var done Applied
 	r := p.retrier()
 	for {
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
 			if err := s.c.Append(path, io.NewSectionReader(src, off, size-off)); err != nil {
 				return err
 			}
-			return p.verifySize(s, path, size)
+			done, err = p.afterUpload(s, path, size, a)
+			return err
 		})
 		if !r.again(ctx, "appe", path, err) {
-			return err
+			return done, err
 		}
 		have, serr := p.size(ctx, path)
 		switch {
 		case serr != nil:
-			return err
+			return done, err
 		case have == size:
-			return nil
+			return done, nil
 		case have < off || have > size:
-			return fmt.Errorf("appe %s: the file changed on the server (size %d, expected %d to %d): %w", path, have, off, size, err)
+			return done, fmt.Errorf("appe %s: the file changed on the server (size %d, expected %d to %d): %w", path, have, off, size, err)
 		}
 		off = have
 	}

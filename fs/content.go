@@ -169,36 +169,39 @@ func (c *content) readAt(ctx context.Context, r Remote, path string, p []byte, o
 // upload sends the content to the server: APPE when only bytes past the
 // server's end were added, else STOR of the whole file, fetched first where
 // unknown.
-func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.Logger) error {
+// The attributes a are sent in the upload's last round trip; sent says
+// whether there was an upload to carry them, and applied what the server
+// took.
+func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.Logger, a conn.Attrs) (applied conn.Applied, sent bool, err error) {
 	if !c.dirty {
-		return nil
+		return applied, false, nil
 	}
 	size := c.size()
 	appendOnly := c.onServer && c.minWrite >= c.serverSize
-	var err error
 	streamed := false
 	if c.up != nil {
-		streamed = c.up.finish(size)
+		streamed, applied = c.up.finish(size, a)
 		c.up = nil
 		if !streamed {
 			log.Debug("retrying", "op", "stor", "path", path, "err", "the upload alongside the writes did not complete; sending the whole file")
 		}
 	}
+	sent = true
 	switch {
 	case streamed:
 		// the server has it all already
 	case appendOnly && size == c.serverSize:
-		// nothing changed on the server's side
+		sent = false // nothing changed on the server's side
 	case appendOnly:
-		err = r.Append(ctx, path, c.buf, c.serverSize, size)
+		applied, err = r.Append(ctx, path, c.buf, c.serverSize, size, a)
 		if errors.Is(err, conn.ErrNotSupported) {
-			err = c.store(ctx, r, path, size)
+			applied, err = c.store(ctx, r, path, size, a)
 		}
 	default:
-		err = c.store(ctx, r, path, size)
+		applied, err = c.store(ctx, r, path, size, a)
 	}
 	if err != nil {
-		return err
+		return applied, false, err
 	}
 	// What was past keep is now on the server and in buf; what was unknown
 	// below keep stays unknown (APPE sent only the new bytes; STOR fetched
@@ -207,14 +210,14 @@ func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.L
 	c.keep, c.serverSize = size, size
 	c.markKnown(oldKeep, size)
 	c.onServer, c.dirty, c.minWrite = true, false, math.MaxInt64
-	return nil
+	return applied, sent, nil
 }
 
-func (c *content) store(ctx context.Context, r Remote, path string, size int64) error {
+func (c *content) store(ctx context.Context, r Remote, path string, size int64, a conn.Attrs) (conn.Applied, error) {
 	if err := c.fill(ctx, r, path, 0, size); err != nil {
-		return err
+		return conn.Applied{}, err
 	}
-	return r.Store(ctx, path, c.buf, size)
+	return r.Store(ctx, path, c.buf, size, a)
 }
 
 // streamable reports whether an upload may start alongside the writes: the

@@ -28,9 +28,10 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	fn := &fileNode{content: c, handles: 1}
 	fn.fs = d.fs
 	fn.entry = conn.Entry{Name: name, Type: conn.TypeFile, ModTime: c.mtime, HasTime: true}
-	// The mode asked for shows at once; it reaches the server only through
-	// a chmod (tar and cp -p send one), saving a command per file.
-	d.fs.overrides.update(p, func(o *override) { o.mode, o.hasMode = mode&0o7777, true })
+	// The mode asked for shows at once and reaches the server with the
+	// upload, in its last round trip (tar sets modes by creating the file
+	// with them, and sends no chmod).
+	d.fs.overrides.update(p, func(o *override) { o.mode, o.hasMode, o.pendingMode = mode&0o7777, true, true })
 	d.fs.fillAttr(p, fn.entry, &out.Attr)
 	out.SetEntryTimeout(d.fs.opts.CacheTTL)
 	out.SetAttrTimeout(d.fs.opts.CacheTTL)

@@ -97,14 +97,20 @@ func (n *fileNode) flush(ctx context.Context) error {
 		return nil
 	}
 	p := n.remotePath()
-	if err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log); err != nil {
+	a := n.fs.pendingAttrs(p)
+	applied, sent, err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log, a)
+	if err != nil {
 		return err
 	}
 	e := n.getEntry()
 	e.Type, e.Size, e.ModTime, e.HasTime = conn.TypeFile, n.content.size(), n.content.mtime, true
 	n.setEntry(e)
 	n.fs.cacheUpdate(p, e)
-	n.fs.applyPending(ctx, p)
+	if sent {
+		n.fs.settlePending(p, a, applied)
+	} else {
+		n.fs.applyPending(ctx, p)
+	}
 	return nil
 }
 

@@ -75,37 +75,37 @@ func (f *fakeFile) Close() error { return nil }
 
 // The fake's write side: enough for the unit tests, which test reads and
 // the cache; writing is tested against real servers in integration.
-func (r *fakeRemote) Store(ctx context.Context, p string, src io.ReaderAt, size int64) error {
+func (r *fakeRemote) Store(ctx context.Context, p string, src io.ReaderAt, size int64, a conn.Attrs) (conn.Applied, error) {
 	b := make([]byte, size)
 	if _, err := src.ReadAt(b, 0); err != nil && err != io.EOF {
-		return err
+		return conn.Applied{}, err
 	}
 	r.mu.Lock()
 	r.files[p] = string(b)
 	r.mu.Unlock()
-	return nil
+	return conn.Applied{}, nil
 }
 
-func (r *fakeRemote) StoreStream(ctx context.Context, p string, src io.Reader) error {
+func (r *fakeRemote) StoreStream(ctx context.Context, p string, src io.Reader, attrs func() conn.Attrs) (conn.Applied, error) {
 	b, err := io.ReadAll(src)
 	if err != nil {
-		return err
+		return conn.Applied{}, err
 	}
 	r.mu.Lock()
 	r.files[p] = string(b)
 	r.mu.Unlock()
-	return nil
+	return conn.Applied{}, nil
 }
 
-func (r *fakeRemote) Append(ctx context.Context, p string, src io.ReaderAt, off, size int64) error {
+func (r *fakeRemote) Append(ctx context.Context, p string, src io.ReaderAt, off, size int64, a conn.Attrs) (conn.Applied, error) {
 	b := make([]byte, size-off)
 	if _, err := src.ReadAt(b, off); err != nil && err != io.EOF {
-		return err
+		return conn.Applied{}, err
 	}
 	r.mu.Lock()
 	r.files[p] += string(b)
 	r.mu.Unlock()
-	return nil
+	return conn.Applied{}, nil
 }
 
 func (r *fakeRemote) Rename(ctx context.Context, from, to string) error { return errors.ErrUnsupported }

@@ -17,13 +17,16 @@ type Remote interface {
 	// OpenFile returns a reader for a file the caller believes holds size
 	// bytes (-1: unknown); it may do no I/O until read.
 	OpenFile(path string, size int64) conn.FileReader
-	// Store makes path hold the size bytes of src.
-	Store(ctx context.Context, path string, src io.ReaderAt, size int64) error
+	// Store makes path hold the size bytes of src, then sets a (in the
+	// same round trip as the check that the server has every byte).
+	Store(ctx context.Context, path string, src io.ReaderAt, size int64, a conn.Attrs) (conn.Applied, error)
 	// StoreStream makes path hold what r yields until io.EOF, in one
-	// attempt: an error means the caller must upload again.
-	StoreStream(ctx context.Context, path string, r io.Reader) error
-	// Append adds bytes [off, size) of src to path, which holds off bytes.
-	Append(ctx context.Context, path string, src io.ReaderAt, off, size int64) error
+	// attempt (an error means the caller must upload again), then sets
+	// the attributes attrs returns once the data is sent.
+	StoreStream(ctx context.Context, path string, r io.Reader, attrs func() conn.Attrs) (conn.Applied, error)
+	// Append adds bytes [off, size) of src to path, which holds off
+	// bytes, then sets a.
+	Append(ctx context.Context, path string, src io.ReaderAt, off, size int64, a conn.Attrs) (conn.Applied, error)
 	Rename(ctx context.Context, from, to string) error
 	Delete(ctx context.Context, path string) error
 	MakeDir(ctx context.Context, path string) error

@@ -136,6 +136,43 @@ func (f *fsys) setTime(ctx context.Context, p string, t time.Time, pending bool)
 	return 0
 }
 
+// pendingAttrs returns the mode and time waiting for p's upload, which the
+// upload then sets in its last round trip.
+func (f *fsys) pendingAttrs(p string) conn.Attrs {
+	var a conn.Attrs
+	if o, ok := f.overrides.get(p); ok {
+		a.Mode, a.HasMode = o.mode, o.hasMode && o.pendingMode
+		a.ModTime, a.HasTime = o.mtime, o.hasMtime && o.pendingTime
+	}
+	return a
+}
+
+// settlePending records what the upload did with the pending attributes:
+// a time the server took is the server's to show from now on; a mode, and
+// what the server did not take, stay shown by ftpfs.
+func (f *fsys) settlePending(p string, a conn.Attrs, applied conn.Applied) {
+	if !a.HasMode && !a.HasTime {
+		return
+	}
+	f.overrides.update(p, func(o *override) {
+		if a.HasMode {
+			o.pendingMode = false
+		}
+		if a.HasTime {
+			o.pendingTime = false
+			if applied.Time {
+				o.hasMtime = false
+			}
+		}
+	})
+	if a.HasTime && applied.Time {
+		f.cacheTouch(p, a.ModTime)
+	}
+	if a.HasMode && !applied.Mode {
+		f.log.Debug("the server did not take the mode; ftpfs keeps showing it", "path", p)
+	}
+}
+
 // applyPending sends the mode and time set while the file's upload was
 // pending: the mode first, as some servers reset times on SITE CHMOD.
 func (f *fsys) applyPending(ctx context.Context, p string) {

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/conn"
 )
 
 // upstream is an upload that runs while a file is being written from its
@@ -20,12 +21,14 @@ type upstream struct {
 
 	mu       sync.Mutex
 	cond     sync.Cond
-	hwm      int64 // guarded by mu; bytes written in order from 0
-	sent     int64 // guarded by mu; bytes handed to the STOR
-	final    int64 // guarded by mu; the size to send, once finishing; -1 before
-	aborted  bool  // guarded by mu
-	finished bool  // guarded by mu; the STOR returned
-	err      error // guarded by mu; what the STOR returned
+	hwm      int64        // guarded by mu; bytes written in order from 0
+	sent     int64        // guarded by mu; bytes handed to the STOR
+	final    int64        // guarded by mu; the size to send, once finishing; -1 before
+	aborted  bool         // guarded by mu
+	finished bool         // guarded by mu; the STOR returned
+	err      error        // guarded by mu; what the STOR returned
+	attrs    conn.Attrs   // guarded by mu; to set after the data, given by finish
+	applied  conn.Applied // guarded by mu; what the server took of them
 }
 
 var errStreamAborted = errors.New("upload stream aborted: writes out of order")
@@ -35,9 +38,9 @@ func startUpstream(r Remote, path string, buf *cache.Buffer) *upstream {
 	u := &upstream{buf: buf, final: -1}
 	u.cond.L = &u.mu
 	go func() {
-		err := r.StoreStream(context.Background(), path, u)
+		applied, err := r.StoreStream(context.Background(), path, u, u.finalAttrs)
 		u.mu.Lock()
-		u.finished, u.err = true, err
+		u.finished, u.err, u.applied = true, err, applied
 		u.aborted = u.aborted || err != nil
 		u.cond.Broadcast()
 		u.mu.Unlock()
@@ -81,9 +84,10 @@ func (u *upstream) stop() {
 	}
 }
 
-// finish sends the rest up to size and reports whether the server has the
-// whole file. false means the caller must upload it another way.
-func (u *upstream) finish(size int64) bool {
+// finish sends the rest up to size, then the attributes a, and reports
+// whether the server has the whole file, and what it took of a. false
+// means the caller must upload it another way.
+func (u *upstream) finish(size int64, a conn.Attrs) (bool, conn.Applied) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.aborted || u.hwm != size {
@@ -91,14 +95,22 @@ func (u *upstream) finish(size int64) bool {
 		for !u.finished {
 			u.cond.Wait()
 		}
-		return false
+		return false, conn.Applied{}
 	}
-	u.final = size
+	u.final, u.attrs = size, a
 	u.cond.Broadcast()
 	for !u.finished {
 		u.cond.Wait()
 	}
-	return u.err == nil && !u.aborted
+	ok := u.err == nil && !u.aborted
+	return ok, u.applied
+}
+
+// finalAttrs gives the STOR the attributes finish brought.
+func (u *upstream) finalAttrs() conn.Attrs {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.attrs
 }
 
 // Read feeds the STOR: the bytes written so far, waiting for more until

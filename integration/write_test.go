@@ -413,11 +413,24 @@ func testUntarAndRsync(t *testing.T, env *writeEnv) {
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		write(t, p, randomBytes(uint64(i), i*97))
 	}
+	// A mode and a time that must survive: tar sets them before close, so
+	// they travel with the upload.
+	special := filepath.Join(src, "d0", "e0", "f000.txt")
+	must(t, os.Chmod(special, 0o600))
+	when := time.Date(2019, 7, 8, 9, 10, 11, 0, time.UTC)
+	must(t, os.Chtimes(special, when, when))
 	archive := filepath.Join(t.TempDir(), "src.tar")
 	Run(t, time.Minute, "tar", "-cf", archive, "-C", src, ".")
 	must(t, os.Mkdir(filepath.Join(mnt, "untar"), 0o755))
 	Run(t, 2*time.Minute, "tar", "-xf", archive, "-C", filepath.Join(mnt, "untar"))
 	Run(t, time.Minute, "diff", "-r", src, filepath.Join(disk, "untar"))
+	fi, err := os.Stat(filepath.Join(disk, "untar", "d0", "e0", "f000.txt"))
+	if err != nil || !fi.ModTime().Equal(when) {
+		t.Errorf("time on the server after tar: %v, %v; want %v", fi.ModTime(), err, when)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode on the server after tar: %v, want 0600", fi.Mode().Perm())
+	}
 	Run(t, 2*time.Minute, "rsync", "-rt", src+"/", filepath.Join(mnt, "rsync")+"/")
 	Run(t, time.Minute, "diff", "-r", src, filepath.Join(disk, "rsync"))
 	Run(t, time.Minute, "diff", "-r", src, filepath.Join(mnt, "rsync"))
