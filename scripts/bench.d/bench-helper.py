@@ -10,15 +10,22 @@ directory or file, which is the least any FTP client can do.
 
   bench-helper.py gen-flat DIR N              N small files file00000... in DIR
   bench-helper.py gen-tree DIR TOP SUB PER    TOP dirs x SUB subdirs x PER small files
-  bench-helper.py gen-src DIR NFILES NDIRS    a source-like tree (100 B - 20 KB text files)
+  bench-helper.py gen-src DIR NFILES NDIRS [TOTAL]   a source-like tree (100 B - 20 KB text files;
+                                              with TOTAL, sizes scaled to TOTAL bytes in all)
   bench-helper.py walk RDIR                   recursive listing (MLSD, else LIST); prints the entry count
   bench-helper.py put-tree LDIR RDIR          MKD/STOR a local tree to the new remote dir RDIR
   bench-helper.py get-tree RDIR LDIR          RETR a remote tree into the new local dir LDIR
   bench-helper.py randread RPATH SIZE SECS    4 KiB reads at random offsets (REST+RETR, then close),
                                               each block once per pass, as fio does
   bench-helper.py local-randread PATH SIZE SECS   the same with pread(2) on a local/mounted file
+  bench-helper.py same-files LDIR RDIR        prints "SAME TOTAL": of the TOTAL files under LDIR, how
+                                              many exist under RDIR with the same bytes (no FTP)
 
-The FTP commands read FTP_HOST, FTP_PORT, FTP_USER and FTP_PASSWORD from the environment. walk,
+The FTP commands read FTP_HOST, FTP_PORT, FTP_USER and FTP_PASSWORD from the environment. With
+FTP_TYPE_ONCE=1 (scripts/bench --rtt) walk, put-tree and get-tree send TYPE once per session and
+nothing but PASV and the transfer command per directory or file: ftplib's retrbinary, storbinary,
+retrlines and mlsd send TYPE (and mlsd OPTS MLST) before every transfer, a round trip each that no
+client needs, which costs nothing on loopback but a round trip per file over a real link. walk,
 put-tree and get-tree print "SECONDS COUNT": the time from after the login to the end of the last
 transfer, and walk's entry count (0 for the others). The
 randread commands print "READS_PER_SECOND MEDIAN_LATENCY_SECONDS READS". Data is generated from a
@@ -81,8 +88,16 @@ def source_text(r, size):
     return ("\n".join(lines) + "\n")[:size]
 
 
-def gen_src(d, nfiles, ndirs):
+def gen_src(d, nfiles, ndirs, total=None):
     r = random.Random(SEED)
+    sizes = None
+    if total:
+        # The same log-uniform shape from a separate stream (so that the tree without TOTAL stays
+        # byte for byte what it was), scaled to TOTAL bytes in all; no file under 100 B.
+        rs = random.Random(SEED + 1)
+        raw = [100 * (200 ** rs.random()) for _ in range(nfiles)]
+        scale = total / sum(raw)
+        sizes = [max(100, int(x * scale)) for x in raw]
     # Two levels, like a source tree: pkgNN/ and some pkgNN/subN/.
     top = max(1, round(ndirs * 0.6))
     dirs = ["pkg%02d" % i for i in range(top)]
@@ -93,10 +108,24 @@ def gen_src(d, nfiles, ndirs):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
     for i in range(nfiles):
         # Log-uniform between 100 B and 20 KB: mostly small files, a few big ones.
-        size = int(100 * (200 ** r.random()))
+        size = int(100 * (200 ** r.random())) if sizes is None else sizes[i]
         path = os.path.join(d, dirs[i % len(dirs)], "file%04d%s" % (i, r.choice(exts)))
         with open(path, "w") as f:
             f.write(source_text(r, size))
+
+
+def same_files(ldir, rdir):
+    same = total = 0
+    for root, _, files in os.walk(ldir):
+        rel = os.path.relpath(root, ldir)
+        for name in files:
+            total += 1
+            try:
+                with open(os.path.join(root, name), "rb") as a, open(os.path.join(rdir, rel, name), "rb") as b:
+                    same += a.read() == b.read()
+            except OSError:
+                pass
+    print("%d %d" % (same, total))
 
 
 # --- raw FTP -----------------------------------------------------------------------------------------
@@ -115,18 +144,69 @@ def connect():
     return f
 
 
+TYPE_ONCE = os.environ.get("FTP_TYPE_ONCE") == "1"
+
+
+def lines_of(f, cmd):
+    """The lines of a listing (MLSD, LIST) with no TYPE before it."""
+    with f.transfercmd(cmd) as conn, conn.makefile("r", encoding=f.encoding, newline="") as fp:
+        out = [line.rstrip("\r\n") for line in fp]
+    f.voidresp()
+    return out
+
+
+def retr(f, path, write):
+    if not TYPE_ONCE:
+        f.retrbinary("RETR " + path, write, blocksize=65536)
+        return
+    with f.transfercmd("RETR " + path) as conn:
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                break
+            write(b)
+    f.voidresp()
+
+
+def stor(f, path, fh):
+    if not TYPE_ONCE:
+        f.storbinary("STOR " + path, fh, blocksize=65536)
+        return
+    with f.transfercmd("STOR " + path) as conn:
+        while True:
+            b = fh.read(65536)
+            if not b:
+                break
+            conn.sendall(b)
+    f.voidresp()
+
+
 def listdir(f, path):
     """(name, is_dir) of the entries of path, one MLSD or LIST."""
     out = []
-    if f.use_mlsd:
+    if f.use_mlsd and TYPE_ONCE:
+        for line in lines_of(f, "MLSD " + path):
+            facts, _, name = line.partition(" ")
+            t = ""
+            for fact in facts.split(";"):
+                k, _, v = fact.partition("=")
+                if k.lower() == "type":
+                    t = v.lower()
+            if not name or t in ("cdir", "pdir") or name in (".", ".."):
+                continue
+            out.append((name, t == "dir"))
+    elif f.use_mlsd:
         for name, facts in f.mlsd(path, facts=["type"]):
             t = facts.get("type", "").lower()
             if t in ("cdir", "pdir") or name in (".", ".."):
                 continue
             out.append((name, t == "dir"))
     else:
-        lines = []
-        f.retrlines("LIST " + path, lines.append)
+        if TYPE_ONCE:
+            lines = lines_of(f, "LIST " + path)
+        else:
+            lines = []
+            f.retrlines("LIST " + path, lines.append)
         for line in lines:
             parts = line.split(None, 8)
             if len(parts) < 9 or parts[8] in (".", ".."):
@@ -154,7 +234,7 @@ def put_tree(f, ldir, rdir):
             f.mkd(rroot + "/" + d)
         for name in sorted(files):
             with open(os.path.join(root, name), "rb") as fh:
-                f.storbinary("STOR " + rroot + "/" + name, fh, blocksize=65536)
+                stor(f, rroot + "/" + name, fh)
 
 
 def get_tree(f, rdir, ldir):
@@ -164,7 +244,7 @@ def get_tree(f, rdir, ldir):
             get_tree(f, rdir + "/" + name, os.path.join(ldir, name))
         else:
             with open(os.path.join(ldir, name), "wb") as fh:
-                f.retrbinary("RETR " + rdir + "/" + name, fh.write, blocksize=65536)
+                retr(f, rdir + "/" + name, fh.write)
 
 
 def offsets(size):
@@ -240,7 +320,9 @@ def main(argv):
         elif cmd == "gen-tree":
             gen_tree(a[0], int(a[1]), int(a[2]), int(a[3]))
         elif cmd == "gen-src":
-            gen_src(a[0], int(a[1]), int(a[2]))
+            gen_src(a[0], int(a[1]), int(a[2]), int(a[3]) if len(a) > 3 else None)
+        elif cmd == "same-files":
+            same_files(a[0], a[1])
         elif cmd == "local-randread":
             local_randread(a[0], int(a[1]), float(a[2]))
         elif cmd == "randread":
