@@ -19,7 +19,7 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 	}
 	var done Applied
 	err = p.do(ctx, "stor", path, func(s *Session) error {
-		if err := s.c.Stor(path, io.NewSectionReader(src, 0, size)); err != nil {
+		if err := s.upload("STOR "+path, io.NewSectionReader(src, 0, size)); err != nil {
 			return err
 		}
 		done, err = p.afterUpload(s, path, size, a)
@@ -39,7 +39,7 @@ func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader, attrs 
 	var done Applied
 	err = p.do1(ctx, "stor", path, func(s *Session) error {
 		cr := &countingReader{r: r}
-		if err := s.c.Stor(path, cr); err != nil {
+		if err := s.upload("STOR "+path, cr); err != nil {
 			return err
 		}
 		done, err = p.afterUpload(s, path, cr.n, attrs())
@@ -73,7 +73,7 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 	r := p.retrier()
 	for {
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
-			if err := s.c.Append(path, io.NewSectionReader(src, off, size-off)); err != nil {
+			if err := s.upload("APPE "+path, io.NewSectionReader(src, off, size-off)); err != nil {
 				return err
 			}
 			done, err = p.afterUpload(s, path, size, a)

@@ -1,0 +1,84 @@
+package conn
+
+import (
+	"crypto/tls"
+	"io"
+	"strings"
+
+	"github.com/jlaffaye/ftp"
+)
+
+// upload runs an upload command (STOR or APPE path) and sends src on its
+// data connection. Unlike the library's Stor, it sends the data as soon as
+// the connection is made instead of after the server's 150 reply: that
+// reply comes only once the server has accepted the connection, a round
+// trip after the command, and the bytes would wait for it for nothing. If
+// the server refuses the command, the data connection is dropped and the
+// reply is the error.
+func (s *Session) upload(command string, src io.Reader) error {
+	x := s.exchange()
+	err := x.upload(command, src)
+	if derr := x.done(); err == nil {
+		err = derr
+	}
+	s.note(err)
+	return err
+}
+
+func (x *rawExchange) upload(command string, src io.Reader) error {
+	if strings.ContainsAny(command, "\r\n") {
+		return ftp.ErrInvalidCommand
+	}
+	addr, err := x.passive()
+	if err != nil {
+		return err
+	}
+	nc, err := x.s.dialData(addr)
+	if err != nil {
+		return err
+	}
+	data := nc.(*dataConn)
+	if _, err := x.s.ctl.Write([]byte(command + "\r\n")); err != nil {
+		_ = abortData(data)
+		return err
+	}
+	sent := make(chan error, 1)
+	go func() {
+		// An empty upload under TLS still needs its handshake, or the
+		// server waits for one.
+		err := data.Handshake()
+		if err == nil {
+			_, err = data.ReadFrom(src)
+		}
+		if err != nil {
+			// A clean end would make the server keep a short file.
+			_ = abortData(data)
+		} else {
+			err = data.Close()
+		}
+		sent <- err
+	}()
+	if _, _, err := x.tr.ReadResponse(1); err != nil {
+		// Refused (or the connection failed): the server will not read the
+		// data, so stop sending it.
+		_ = abortData(data)
+		<-sent
+		return err
+	}
+	serr := <-sent
+	_, _, err = x.tr.ReadResponse(2)
+	if err == nil {
+		err = serr
+	}
+	return err
+}
+
+// abortData closes a data connection at once, under TLS without the
+// close_notify that Close would try to send, which would wait behind a
+// write blocked on the peer.
+func abortData(d *dataConn) error {
+	if tc, ok := d.Conn.(*tls.Conn); ok {
+		return tc.NetConn().Close()
+	}
+	return d.Conn.Close()
+}
