@@ -73,6 +73,14 @@ func (l *Listing[E]) Get(name string) (E, bool) {
 	return l.entries[i], true
 }
 
+// Index returns the slot of the entry called name.
+func (l *Listing[E]) Index(name string) (int, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	i, ok := l.index[name]
+	return i, ok
+}
+
 // Version counts the changes made in place since the listing was fetched.
 func (l *Listing[E]) Version() uint64 {
 	l.mu.RLock()

@@ -48,7 +48,7 @@ type Config struct {
 // Defaults for the zero values of Config.
 const (
 	DefaultTimeout     = 30 * time.Second
-	DefaultConnections = 4
+	DefaultConnections = 8
 )
 
 func (c *Config) addr() string {

@@ -35,9 +35,14 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	if flags&writeFlags != 0 && n.fs.opts.ReadOnly {
 		return nil, 0, syscall.EROFS
 	}
+	p := n.remotePath()
+	h := &fileHandle{n: n}
+	if flags&writeFlags == 0 {
+		// Outside cmu: this may wait for the file being read ahead.
+		h.data = n.fs.openedForRead(ctx, p, n.getEntry())
+	}
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
-	p := n.remotePath()
 	if flags&writeFlags != 0 {
 		if err := n.ensureContent(); err != nil {
 			return nil, 0, n.fs.errno("open", p, err)
@@ -49,7 +54,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		}
 	}
 	n.handles++
-	return &fileHandle{n: n}, 0, 0
+	return h, 0, 0
 }
 
 // ensureContent gives the node a content describing the server's file, if
@@ -154,6 +159,9 @@ type fileHandle struct {
 	mu    sync.Mutex      // serialises the handle's reads
 	r     conn.FileReader // guarded by mu; opened on the first streaming read
 	rpath string          // guarded by mu; the path r reads
+	// data is the whole file, read ahead, when it was at open; it is
+	// never changed, and a content on the node takes precedence.
+	data []byte
 }
 
 // Read reads from the node's content if it has one, else from the server.
@@ -171,6 +179,12 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		return fuse.ReadResultData(dest[:got]), 0
 	}
 	n.cmu.Unlock()
+	if h.data != nil {
+		if off >= int64(len(h.data)) {
+			return fuse.ReadResultData(nil), 0
+		}
+		return fuse.ReadResultData(h.data[off:min(off+int64(len(dest)), int64(len(h.data)))]), 0
+	}
 	p := n.remotePath()
 	if h.r == nil || h.rpath != p { // first read, or the file was renamed
 		if h.r != nil {

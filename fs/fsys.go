@@ -38,7 +38,8 @@ type Options struct {
 	// Logger receives warnings and, at debug level, operations.
 	Logger *slog.Logger
 	// PrefetchConns is how many connections listing subdirectories ahead
-	// of a walk may use at once; 0 turns that off.
+	// of a walk, and reading small files ahead of a process reading them
+	// in turn, may use at once; 0 turns both off.
 	PrefetchConns int
 }
 
@@ -56,8 +57,11 @@ type fsys struct {
 	// inflight merges concurrent fetches of one listing.
 	mu       sync.Mutex
 	inflight map[string]*fetch // guarded by mu
-	// prefetchSlots bounds the listings fetched ahead of time.
+	// prefetchSlots bounds the listings and files fetched ahead of time.
 	prefetchSlots chan struct{}
+	// ahead reads small files ahead of a process reading them in turn;
+	// nil without prefetch connections.
+	ahead *readAhead
 	// writing holds the files that have a content, for the shutdown.
 	writing map[*fileNode]struct{} // guarded by mu
 }
@@ -86,8 +90,13 @@ func newFsys(remote Remote, opts Options) *fsys {
 	if opts.PrefetchConns > 0 {
 		slots = make(chan struct{}, opts.PrefetchConns)
 	}
+	var ahead *readAhead
+	if slots != nil {
+		ahead = newReadAhead()
+	}
 	return &fsys{
 		prefetchSlots: slots,
+		ahead:         ahead,
 		remote:        remote,
 		opts:          opts,
 		meta:          cache.NewMeta[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries),
@@ -160,6 +169,7 @@ func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, time.T
 func (f *fsys) cacheUpdate(p string, e conn.Entry) {
 	e.Name = baseName(p)
 	f.meta.Update(cache.Parent(p), e.Name, e)
+	f.forgetContents(p, e.Type == conn.TypeDir)
 }
 
 // cacheRemove records that p is gone; for a directory, with everything
@@ -169,6 +179,7 @@ func (f *fsys) cacheRemove(p string, isDir bool) {
 	if isDir {
 		f.meta.ForgetBelow(p)
 	}
+	f.forgetContents(p, isDir)
 	f.overrides.remove(p)
 }
 

@@ -68,6 +68,7 @@ var readCases = []struct {
 	{"Symlinks", testSymlinks},
 	{"Errors", testReadErrors},
 	{"StableInodes", testStableInodes},
+	{"ReadAheadSmallFiles", testReadAheadSmallFiles},
 }
 
 // testDiffTree compares the whole served tree with the mount, as a user

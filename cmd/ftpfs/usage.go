@@ -27,7 +27,7 @@ Options:
                       0 = the kernel asks every time)
   cache_dir=PATH      where files being written are buffered, and failed uploads kept
                       (default ~/.cache/ftpfs)
-  connections=N       most control connections at once (default 4)
+  connections=N       most control connections at once (default 8)
   timeout=SECS        bound on every network operation (default 30)
   retry_timeout=SECS  how long failed operations are retried before an error (default 60)
   tls, tls=explicit   FTPS: AUTH TLS on the control port, data connections protected
