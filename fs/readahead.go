@@ -134,9 +134,9 @@ func (f *fsys) readAheadAfter(p, prev string) {
 type aheadWalk struct {
 	f      *fsys
 	skip   string // a path not to read ahead
-	files  int   // files read ahead, or found read ahead already
-	bytes  int64 // their bytes
-	looked int   // entries looked at
+	files  int    // files read ahead, or found read ahead already
+	bytes  int64  // their bytes
+	looked int    // entries looked at
 }
 
 // full reports whether the walk went far enough. It looks at a bounded
