@@ -50,9 +50,10 @@ const (
 
 // Port allocation: a control port and serverPasvPorts passive ports form one slot of consecutive
 // ports in [portRangeLo, portRangeHi), below Linux's default ephemeral range (32768-60999) so that
-// outgoing connections do not take them.
+// outgoing connections do not take them. pure-ftpd allows half as many sessions as it has passive
+// ports, and a test may have two mounts of connections=8 on one server.
 const (
-	serverPasvPorts = 16
+	serverPasvPorts = 48
 	portRangeLo     = 20000
 	portRangeHi     = 32000
 	slotSize        = 1 + serverPasvPorts
