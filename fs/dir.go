@@ -52,12 +52,16 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 // costs one listing however the cache is set.
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	dir := d.remotePath()
+	_, walked := d.fs.meta.Listing(dir) // listed ahead: a walk is following
 	l, err := d.fs.listing(ctx, dir)
 	if err != nil {
 		return nil, 0, d.fs.errno("opendir", dir, err)
 	}
 	h := &dirHandle{d: d, l: l, pending: d.pendingNames(l), rel: d.rel()}
 	d.fs.prefetchSubdirs(dir, l)
+	if walked {
+		d.fs.prefetchCousins(dir)
+	}
 	return h, d.cacheFlags(l, len(h.pending) > 0), 0
 }
 

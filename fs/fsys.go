@@ -62,6 +62,8 @@ type fsys struct {
 	// ahead reads small files ahead of a process reading them in turn;
 	// nil without prefetch connections.
 	ahead *readAhead
+	// prefetching holds the directories waiting to be listed ahead.
+	prefetching map[string]bool // guarded by mu
 	// writing holds the files that have a content, for the shutdown.
 	writing map[*fileNode]struct{} // guarded by mu
 }
@@ -104,6 +106,7 @@ func newFsys(remote Remote, opts Options) *fsys {
 		log:           opts.Logger,
 		mounted:       time.Now(),
 		inflight:      map[string]*fetch{},
+		prefetching:   map[string]bool{},
 		writing:       map[*fileNode]struct{}{},
 	}
 }

@@ -65,6 +65,13 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	if opts.ReadOnly {
 		fo.MountOptions.Options = append(fo.MountOptions.Options, "ro")
 	}
+	// What comes first on a new mount is a look at its root: over a link
+	// with latency its listing costs three round trips, better spent
+	// before the mount is there than after. A failure shows at the first
+	// look, as any other.
+	if _, err := f.listing(context.Background(), opts.RemoteRoot); err != nil {
+		f.log.Debug("listing the root at mount failed", "err", err)
+	}
 	srv, err := fusefs.Mount(mountpoint, root, fo)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)

@@ -12,6 +12,9 @@ const (
 	// maxPrefetchDirs bounds how many subdirectories of one directory are
 	// listed ahead of time.
 	maxPrefetchDirs = 64
+	// maxCousinDirs bounds how many directories one step of a walk lists
+	// ahead one level further down (prefetchCousins).
+	maxCousinDirs = 256
 	// prefetchWait is how long a prefetch waits for a free slot before it
 	// is dropped: if nobody got to it by then, the walk has moved on or the
 	// connections are busy with what was asked for.
@@ -26,25 +29,73 @@ const (
 // the pool's limit. A listing asked for meanwhile merges with the
 // prefetch of the same directory.
 func (f *fsys) prefetchSubdirs(dir string, l *cache.Listing[conn.Entry]) {
+	f.prefetchBelow(dir, l, maxPrefetchDirs)
+}
+
+// prefetchBelow starts listing at most limit subdirectories of dir, whose
+// listing is l, that are neither cached nor being listed ahead. It
+// returns how many it looked at.
+func (f *fsys) prefetchBelow(dir string, l *cache.Listing[conn.Entry], limit int) int {
 	if f.prefetchSlots == nil {
-		return
+		return 0
 	}
 	n := 0
-	for i := 0; i < l.Len() && n < maxPrefetchDirs; i++ {
+	for i := 0; i < l.Len() && n < limit; i++ {
 		name, e := l.At(i)
 		if name == "" || e.Type != conn.TypeDir {
 			continue
 		}
+		n++
 		sub := cache.Join(dir, name)
 		if _, ok := f.meta.Listing(sub); ok {
 			continue
 		}
-		n++
-		go f.prefetchListing(sub)
+		f.mu.Lock()
+		queued := f.prefetching[sub]
+		if !queued {
+			f.prefetching[sub] = true
+		}
+		f.mu.Unlock()
+		if !queued {
+			go f.prefetchListing(sub)
+		}
+	}
+	return n
+}
+
+// prefetchCousins lists ahead the subdirectories of dir's siblings, when
+// a walk opens dir after it was listed ahead: a depth-first walk (find,
+// du, rsync) goes down into each sibling's subdirectories as soon as it
+// reaches the sibling, which would otherwise wait for their listings one
+// by one.
+func (f *fsys) prefetchCousins(dir string) {
+	if f.prefetchSlots == nil || dir == f.opts.RemoteRoot {
+		return
+	}
+	parent := cache.Parent(dir)
+	pl, ok := f.meta.Listing(parent)
+	if !ok {
+		return
+	}
+	budget := maxCousinDirs
+	for i := 0; i < pl.Len() && i < maxPrefetchDirs && budget > 0; i++ {
+		name, e := pl.At(i)
+		if name == "" || e.Type != conn.TypeDir {
+			continue
+		}
+		sib := cache.Join(parent, name)
+		if sl, ok := f.meta.Listing(sib); ok {
+			budget -= f.prefetchBelow(sib, sl, min(budget, maxPrefetchDirs))
+		}
 	}
 }
 
 func (f *fsys) prefetchListing(dir string) {
+	defer func() {
+		f.mu.Lock()
+		delete(f.prefetching, dir)
+		f.mu.Unlock()
+	}()
 	t := time.NewTimer(prefetchWait)
 	defer t.Stop()
 	select {
