@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -46,6 +47,31 @@ func newContent(dir string, size int64, onServer bool) (*content, error) {
 		onServer: onServer, minWrite: math.MaxInt64, mtime: time.Now()}
 	if err := c.buf.Truncate(size); err != nil {
 		return nil, err
+	}
+	return c, nil
+}
+
+// contentFrom returns a content holding the size bytes of r: a file whose
+// upload is queued, which the server does not have yet.
+func contentFrom(dir string, r io.Reader, size int64) (*content, error) {
+	c, err := newContent(dir, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, min(size, 1<<20))
+	for off := int64(0); off < size; {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), size-off)])
+		if n > 0 {
+			if _, werr := c.buf.WriteAt(buf[:n], off); werr != nil {
+				_ = c.buf.Close()
+				return nil, werr
+			}
+			off += int64(n)
+		}
+		if err != nil {
+			_ = c.buf.Close()
+			return nil, fmt.Errorf("read queued data: %w", err)
+		}
 	}
 	return c, nil
 }

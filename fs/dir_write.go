@@ -73,9 +73,13 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.EROFS
 	}
 	p := cache.Join(d.remotePath(), name)
+	had, serverHas := d.fs.wb.forget(ctx, p)
 	fn, onServer, errno := d.detach(ctx, name)
 	if errno != 0 {
 		return errno
+	}
+	if had {
+		onServer = serverHas
 	}
 	if onServer {
 		if err := d.fs.remote.Delete(ctx, p); err != nil {
@@ -136,6 +140,10 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return syscall.EROFS
 	}
 	p := cache.Join(d.remotePath(), name)
+	// In writeback mode, files queued below make it not empty.
+	if err := d.fs.wb.waitBelow(ctx, p); err != nil {
+		return d.fs.errno("rmdir", p, err)
+	}
 	if err := d.fs.remote.RemoveDir(ctx, p); err != nil {
 		if ents, lerr := d.fs.remote.List(ctx, p); lerr == nil && len(ents) > 0 {
 			return syscall.ENOTEMPTY

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -57,10 +58,21 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	return h, 0, 0
 }
 
-// ensureContent gives the node a content describing the server's file, if
-// it has none. Called with cmu held.
+// ensureContent gives the node a content describing the server's file,
+// or the queued one while its upload is pending, if it has none. Called
+// with cmu held.
 func (n *fileNode) ensureContent() error {
 	if n.content != nil {
+		return nil
+	}
+	if qf, size := n.fs.wb.openData(n.remotePath()); qf != nil {
+		defer qf.Close()
+		c, err := contentFrom(n.fs.opts.CacheDir, qf, size)
+		if err != nil {
+			return err
+		}
+		n.content = c
+		n.fs.track(n, true)
 		return nil
 	}
 	c, err := newContent(n.fs.opts.CacheDir, n.getEntry().Size, true)
@@ -96,10 +108,14 @@ func (n *fileNode) save(ctx context.Context) bool {
 	return false
 }
 
-// flush uploads the content if it changed. Called with cmu held.
+// flush uploads the content if it changed, or in writeback mode queues
+// it. Called with cmu held.
 func (n *fileNode) flush(ctx context.Context) error {
 	if n.content == nil || !n.content.dirty || n.unlinked {
 		return nil
+	}
+	if n.fs.wb != nil {
+		return n.enqueue(ctx)
 	}
 	p := n.remotePath()
 	a := n.fs.pendingAttrs(p)
@@ -162,6 +178,9 @@ type fileHandle struct {
 	// data is the whole file, read ahead, when it was at open; it is
 	// never changed, and a content on the node takes precedence.
 	data []byte
+	// queued is the file's queued data in writeback mode, while its
+	// upload is pending; guarded by mu.
+	queued *os.File
 }
 
 // Read reads from the node's content if it has one, else from the server.
@@ -186,6 +205,16 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		return fuse.ReadResultData(h.data[off:min(off+int64(len(dest)), int64(len(h.data)))]), 0
 	}
 	p := n.remotePath()
+	if h.r == nil && h.queued == nil {
+		h.queued, _ = n.fs.wb.openData(p)
+	}
+	if h.queued != nil {
+		got, err := h.queued.ReadAt(dest, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, n.fs.errno("read", p, err)
+		}
+		return fuse.ReadResultData(dest[:got]), 0
+	}
 	if h.r == nil || h.rpath != p { // first read, or the file was renamed
 		if h.r != nil {
 			_ = h.r.Close()
@@ -210,7 +239,7 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	if err := n.ensureContent(); err != nil {
 		return 0, n.fs.errno("write", n.remotePath(), err)
 	}
-	if off == 0 && !n.unlinked && n.content.streamable() {
+	if off == 0 && !n.unlinked && n.fs.wb == nil && n.content.streamable() {
 		n.content.up = startUpstream(n.fs.remote, n.remotePath(), n.content.buf)
 	}
 	if err := n.content.write(data, off); err != nil {
@@ -231,9 +260,23 @@ func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// Fsync uploads, so that fsync(2) returns once the server has the file.
+// Fsync uploads, so that fsync(2) returns once the server has the file;
+// in writeback mode it waits for the queued upload.
 func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return h.Flush(ctx)
+	if errno := h.Flush(ctx); errno != 0 {
+		return errno
+	}
+	return h.n.waitUpload(ctx)
+}
+
+// waitUpload waits for the file's queued upload in writeback mode, and
+// returns its failure as an errno.
+func (n *fileNode) waitUpload(ctx context.Context) syscall.Errno {
+	p := n.remotePath()
+	if err := n.fs.wb.wait(ctx, p); err != nil {
+		return n.fs.uploadErrno(p, err)
+	}
+	return 0
 }
 
 // Release closes the handle's stream and drops its hold on the content.
@@ -242,6 +285,10 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	if h.r != nil {
 		_ = h.r.Close()
 		h.r = nil
+	}
+	if h.queued != nil {
+		_ = h.queued.Close()
+		h.queued = nil
 	}
 	h.mu.Unlock()
 	h.n.release()

@@ -31,6 +31,9 @@ type fakeRemote struct {
 	// channel to close before returning it: a listing asked for before a
 	// change and arriving after it.
 	hold chan struct{}
+	// storeGate, when set, makes Store wait for it to close.
+	storeGate chan struct{}
+	stores    atomic.Int64
 }
 
 func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error) {
@@ -76,6 +79,10 @@ func (f *fakeFile) Close() error { return nil }
 // The fake's write side: enough for the unit tests, which test reads and
 // the cache; writing is tested against real servers in integration.
 func (r *fakeRemote) Store(ctx context.Context, p string, src io.ReaderAt, size int64, a conn.Attrs) (conn.Applied, error) {
+	r.stores.Add(1)
+	if r.storeGate != nil {
+		<-r.storeGate
+	}
 	b := make([]byte, size)
 	if _, err := src.ReadAt(b, 0); err != nil && err != io.EOF {
 		return conn.Applied{}, err

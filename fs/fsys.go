@@ -37,6 +37,10 @@ type Options struct {
 	DefaultPermissions bool
 	// Logger receives warnings and, at debug level, operations.
 	Logger *slog.Logger
+	// Writeback makes close(2) return once a file's bytes are queued on
+	// local disk, in QueueDir, and uploads them in the background.
+	Writeback bool
+	QueueDir  string
 	// PrefetchConns is how many connections listing subdirectories ahead
 	// of a walk, and reading small files ahead of a process reading them
 	// in turn, may use at once; 0 turns both off.
@@ -62,6 +66,8 @@ type fsys struct {
 	// ahead reads small files ahead of a process reading them in turn;
 	// nil without prefetch connections.
 	ahead *readAhead
+	// wb queues uploads in writeback mode; nil otherwise.
+	wb *writeback
 	// prefetching holds the directories waiting to be listed ahead.
 	prefetching map[string]bool // guarded by mu
 	// writing holds the files that have a content, for the shutdown.
@@ -137,6 +143,7 @@ func (f *fsys) listing(ctx context.Context, dir string) (*cache.Listing[conn.Ent
 	entries, err := f.remote.List(context.WithoutCancel(ctx), dir)
 	if err == nil {
 		w.l = cache.NewListing(entries, entryName, asked)
+		f.wb.overlay(dir, w.l)
 		f.meta.PutListing(dir, w.l)
 	}
 	w.err = err

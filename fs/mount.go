@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,10 +30,33 @@ type Server struct {
 // directory and logged. It returns how many files were not saved.
 func (s *Server) SaveAll(ctx context.Context) int { return s.fs.saveAll(ctx) }
 
+// PendingUploads returns how many uploads are queued in writeback mode.
+func (s *Server) PendingUploads() int {
+	if s.fs.wb == nil {
+		return 0
+	}
+	return s.fs.wb.pending()
+}
+
+// QueueDir returns the directory of the upload queue in writeback mode.
+func (s *Server) QueueDir() string { return s.fs.opts.QueueDir }
+
+// DrainUploads waits, after the unmount, for the uploads queued in
+// writeback mode until they are done or ctx ends. It returns how many are
+// left in the queue for the next mount.
+func (s *Server) DrainUploads(ctx context.Context) int { return s.fs.wb.drain(ctx) }
+
 // Mount mounts the server's tree at mountpoint and starts serving it. As
 // root it mounts directly; otherwise it goes through fusermount3.
 func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	f := newFsys(remote, opts)
+	if opts.Writeback && !opts.ReadOnly {
+		wb, err := newWriteback(f, opts.QueueDir, filepath.Join(opts.CacheDir, "unsaved"))
+		if err != nil {
+			return nil, err
+		}
+		f.wb = wb
+	}
 	root := &dirNode{}
 	root.fs = f
 	ttl := opts.CacheTTL
@@ -79,6 +103,10 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	if err := raiseReadahead(mountpoint); err != nil {
 		f.log.Debug("readahead left at the kernel's default", "err", err)
 	}
+	if f.wb != nil {
+		f.wb.start(opts.PrefetchConns)
+	}
+
 	return &Server{srv: srv, fs: f}, nil
 }
 

@@ -173,8 +173,8 @@ func (w *aheadWalk) walk(dir string, l *cache.Listing[conn.Entry], from, depth i
 // prefetch connections, and gives up if none frees up in prefetchWait.
 func (f *fsys) startReadAhead(path string, e conn.Entry) {
 	ra := f.ahead
-	if _, ok := ra.blobs.Get(path, version(e)); ok {
-		return
+	if _, ok := ra.blobs.Get(path, version(e)); ok || f.wb.pendingAt(path) {
+		return // read ahead already, or queued for upload: the server has it not yet
 	}
 	ra.mu.Lock()
 	if _, ok := ra.inflight[path]; ok {

@@ -37,6 +37,16 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if errno := d.uploadChild(ctx, name); errno != 0 {
 		return errno
 	}
+	if err := d.fs.wb.wait(ctx, from); err != nil { // queued by an earlier mount
+		return d.fs.uploadErrno(from, err)
+	}
+	if src.Type == conn.TypeDir {
+		// In writeback mode, the server must hold what the directory
+		// holds before it moves.
+		if err := d.fs.wb.waitBelow(ctx, from); err != nil {
+			return d.fs.errno("rename", from, err)
+		}
+	}
 	if src.Type == conn.TypeFile {
 		src = d.childEntry(name, src)
 	}
@@ -49,6 +59,9 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		if errno := checkReplace(src, dst); errno != 0 {
 			return errno
 		}
+	}
+	if had, serverHas := d.fs.wb.forget(ctx, to); had && !serverHas {
+		dstExists = false // only queued: the server has nothing there
 	}
 	target, _, errno := nd.detach(ctx, newName)
 	if errno != 0 {
@@ -139,11 +152,12 @@ func (d *dirNode) uploadChild(ctx context.Context, name string) syscall.Errno {
 		return 0
 	}
 	fn.cmu.Lock()
-	defer fn.cmu.Unlock()
-	if err := fn.flush(ctx); err != nil {
+	err := fn.flush(ctx)
+	fn.cmu.Unlock()
+	if err != nil {
 		return d.fs.uploadErrno(fn.remotePath(), err)
 	}
-	return 0
+	return fn.waitUpload(ctx)
 }
 
 // childEntry returns the entry of a file child as its node knows it (its

@@ -62,7 +62,7 @@ func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) sys
 func (n *fileNode) pending() bool {
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
-	return n.content != nil && (n.content.dirty || !n.content.onServer)
+	return n.content != nil && (n.content.dirty || !n.content.onServer) || n.fs.wb.pendingAt(n.remotePath())
 }
 
 // Setattr changes mode, times and ownership of a directory or symlink.
@@ -155,10 +155,11 @@ func (f *fsys) settlePending(p string, a conn.Attrs, applied conn.Applied) {
 		return
 	}
 	f.overrides.update(p, func(o *override) {
-		if a.HasMode {
+		// A mode or time set again since the upload began stays pending.
+		if a.HasMode && o.mode == a.Mode {
 			o.pendingMode = false
 		}
-		if a.HasTime {
+		if a.HasTime && o.mtime.Equal(a.ModTime) {
 			o.pendingTime = false
 			if applied.Time {
 				o.hasMtime = false

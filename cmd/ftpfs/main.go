@@ -158,6 +158,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 		pool.Close()
 		return nil, nil, err
 	}
+	fo.QueueDir = filepath.Join(fo.CacheDir, "queue", queueName(o, user))
 	srv, err := fs.Mount(o.mountpoint, pool, fo)
 	if err != nil {
 		pool.Close()
@@ -296,6 +297,7 @@ func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
 		AllowOther:         o.allowOther,
 		DefaultPermissions: o.defaultPermissions,
 		Logger:             log,
+		Writeback:          o.writeback,
 		// Leave one connection to what is asked for.
 		PrefetchConns: max(connectionsOf(o)-1, 0),
 	}
@@ -348,8 +350,50 @@ wait:
 			}
 		}
 	}
+	if n := srv.PendingUploads(); n > 0 {
+		if drainUploads(srv, o, log, sigs, n) > 0 {
+			status = 1
+		}
+	}
 	signal.Stop(sigs)
 	signal.Stop(usr1)
 	pool.Close()
 	return status
+}
+
+// drainUploads waits, once unmounted, for the n uploads still queued in
+// writeback mode, up to writeback_wait or another signal; what is left
+// stays queued for the next mount. It returns how many were left.
+func drainUploads(srv *fs.Server, o *options, log *slog.Logger, sigs chan os.Signal, n int) int {
+	log.Info("unmounted; finishing the queued uploads", "files", n, "wait", o.writebackWait)
+	ctx, cancel := context.WithTimeout(context.Background(), o.writebackWait)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	left := srv.DrainUploads(ctx)
+	if left > 0 {
+		log.Warn("uploads left queued; the next mount of this server with -o writeback resumes them",
+			"files", left, "queue", srv.QueueDir())
+	}
+	return left
+}
+
+// queueName names the upload queue of a server and login, so that only a
+// mount of the same server resumes it.
+func queueName(o *options, user string) string {
+	if user == "" {
+		user = "anonymous"
+	}
+	name := fmt.Sprintf("%s@%s:%d", user, o.host, o.port)
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r < ' ' {
+			return '_'
+		}
+		return r
+	}, name)
 }

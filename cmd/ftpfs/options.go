@@ -45,6 +45,9 @@ type options struct {
 	debug        bool
 	readOnly     bool
 	nonempty     bool
+	writeback    bool
+	// writebackWait bounds the wait for queued uploads after the unmount.
+	writebackWait time.Duration
 
 	allowOther         bool
 	defaultPermissions bool
@@ -57,6 +60,9 @@ const (
 	defaultPort     = 21
 	implicitTLSPort = 990
 	defaultCacheTTL = 30 * time.Second
+	// defaultWritebackWait is how long ftpfs waits for queued uploads
+	// after the unmount before it leaves them to the next mount.
+	defaultWritebackWait = 10 * time.Minute
 )
 
 // ignoredOptions are mount options that mount(8) and mount.fuse3 pass
@@ -73,7 +79,7 @@ var ignoredOptions = map[string]bool{
 // parseArgs reads the command line: flags and -o options may come before
 // or after SOURCE and MOUNTPOINT, as mount(8) passes -o last.
 func parseArgs(args []string) (*options, error) {
-	o := &options{port: defaultPort, cacheTTL: defaultCacheTTL, uid: -1, gid: -1, umask: -1,
+	o := &options{port: defaultPort, cacheTTL: defaultCacheTTL, writebackWait: defaultWritebackWait, uid: -1, gid: -1, umask: -1,
 		sourceIndex: -1, mountpointIndex: -1}
 	var pos []string
 	var posIndex []int
@@ -192,6 +198,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"default_permissions": &o.defaultPermissions,
 		"insecure":            &o.insecure,
 		"nonempty":            &o.nonempty,
+		"writeback":           &o.writeback,
 	}
 }
 
@@ -210,6 +217,7 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
 		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },
 		"retry_timeout": func(v string) error { return parseSeconds(v, false, &o.retryTimeout) },
+		"writeback_wait": func(v string) error { return parseSeconds(v, true, &o.writebackWait) },
 		"connections": func(v string) error {
 			return parseInt(v, 1, 64, 10, func(n int64) { o.connections = int(n) })
 		},

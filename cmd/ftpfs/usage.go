@@ -30,6 +30,10 @@ Options:
   connections=N       most control connections at once (default 8)
   timeout=SECS        bound on every network operation (default 30)
   retry_timeout=SECS  how long failed operations are retried before an error (default 60)
+  writeback           close() returns once the data is queued on local disk; uploads run
+                      in the background (fsync waits for them; see the manual)
+  writeback_wait=SECS after unmounting, how long to wait for queued uploads before
+                      leaving them to the next mount (default 600)
   tls, tls=explicit   FTPS: AUTH TLS on the control port, data connections protected
   tls=implicit        FTPS with TLS from the first byte (usually port 990)
   cafile=PATH         also trust the CA certificate(s) in PATH (PEM)
