@@ -208,15 +208,15 @@ func (o *options) valueOptions() map[string]func(string) error {
 			o.portSet = true
 			return parseInt(v, 1, 65535, 10, func(n int64) { o.port = int(n) })
 		},
-		"user":          func(v string) error { o.user = v; return nil },
-		"password_file": func(v string) error { o.passwordFile = v; return nil },
-		"cache_dir":     func(v string) error { o.cacheDir = v; return nil },
-		"log_file":      func(v string) error { o.logFile = v; return nil },
-		"encoding":      func(v string) error { o.encoding = v; return nil },
-		"cafile":        func(v string) error { o.cafile = v; return nil },
-		"cache_timeout": func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
-		"timeout":       func(v string) error { return parseSeconds(v, false, &o.timeout) },
-		"retry_timeout": func(v string) error { return parseSeconds(v, false, &o.retryTimeout) },
+		"user":           func(v string) error { o.user = v; return nil },
+		"password_file":  func(v string) error { o.passwordFile = v; return nil },
+		"cache_dir":      func(v string) error { o.cacheDir = v; return nil },
+		"log_file":       func(v string) error { o.logFile = v; return nil },
+		"encoding":       func(v string) error { o.encoding = v; return nil },
+		"cafile":         func(v string) error { o.cafile = v; return nil },
+		"cache_timeout":  func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
+		"timeout":        func(v string) error { return parseSeconds(v, false, &o.timeout) },
+		"retry_timeout":  func(v string) error { return parseSeconds(v, false, &o.retryTimeout) },
 		"writeback_wait": func(v string) error { return parseSeconds(v, true, &o.writebackWait) },
 		"connections": func(v string) error {
 			return parseInt(v, 1, 64, 10, func(n int64) { o.connections = int(n) })
