@@ -165,7 +165,7 @@ func (c *content) fill(ctx context.Context, r Remote, path string, off, end int6
 	for _, g := range gaps {
 		for pos := g.off; pos < g.end; {
 			n, err := f.ReadAt(ctx, buf[:min(int64(len(buf)), g.end-pos)], pos)
-			if n == 0 && err == nil || errors.Is(err, io.EOF) {
+			if n == 0 && err == nil || atEOF(err) {
 				return errShrunk
 			}
 			if err != nil {

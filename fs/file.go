@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 	"sync"
@@ -192,7 +191,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	if c := n.content; c != nil {
 		got, err := c.readAt(ctx, n.fs.remote, n.remotePath(), dest, off)
 		n.cmu.Unlock()
-		if err != nil && !errors.Is(err, io.EOF) {
+		if err != nil && !atEOF(err) {
 			return nil, n.fs.errno("read", n.remotePath(), err)
 		}
 		return fuse.ReadResultData(dest[:got]), 0
@@ -210,7 +209,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	}
 	if h.queued != nil {
 		got, err := h.queued.ReadAt(dest, off)
-		if err != nil && !errors.Is(err, io.EOF) {
+		if err != nil && !atEOF(err) {
 			return nil, n.fs.errno("read", p, err)
 		}
 		return fuse.ReadResultData(dest[:got]), 0
@@ -223,13 +222,18 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	}
 	got, err := h.r.ReadAt(ctx, dest, off)
 	if err != nil && got == 0 {
-		if errors.Is(err, io.EOF) {
+		if atEOF(err) {
 			return fuse.ReadResultData(nil), 0
 		}
 		return nil, n.fs.errno("read", p, err)
 	}
 	return fuse.ReadResultData(dest[:got]), 0
 }
+
+// atEOF reports the end of a file: a bare io.EOF. A failure that wraps
+// io.EOF (a connection the server closed while ftpfs dialled or read) is
+// an error, never the end of the file, which would silently truncate it.
+func atEOF(err error) bool { return err == io.EOF }
 
 // Write writes into the node's content; the server sees it at close.
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"errors"
-	"io"
 	"sync"
 	"time"
 
@@ -219,7 +218,7 @@ func (f *fsys) readWhole(path string, size int64) ([]byte, error) {
 	// fewer bytes than asked for only at the end of the file.
 	buf := make([]byte, size+1)
 	got, err := r.ReadAt(context.Background(), buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err != nil && !atEOF(err) {
 		return nil, err
 	}
 	if int64(got) != size {

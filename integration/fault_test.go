@@ -142,10 +142,10 @@ func TestFaultBound(t *testing.T) {
 	env.proxy.Refuse(true)
 	env.proxy.CutAll()
 	start := time.Now()
-	_, err := os.ReadFile(filepath.Join(env.m.Dir, "big.bin"))
+	b, err := os.ReadFile(filepath.Join(env.m.Dir, "big.bin"))
 	took := time.Since(start)
 	if !errors.Is(err, syscall.EIO) {
-		t.Errorf("read with the server gone: %v, want EIO", err)
+		t.Errorf("read with the server gone: %d bytes, %v, want EIO\n%s", len(b), err, tail(env.m.Log(), 30))
 	}
 	if took > 15*time.Second {
 		t.Errorf("the error took %v", took)
