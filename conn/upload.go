@@ -9,12 +9,16 @@ import (
 )
 
 // upload runs an upload command (STOR or APPE path) and sends src on its
-// data connection. Unlike the library's Stor, it sends the data as soon as
-// the connection is made instead of after the server's 150 reply: that
-// reply comes only once the server has accepted the connection, a round
-// trip after the command, and the bytes would wait for it for nothing. If
-// the server refuses the command, the data connection is dropped and the
-// reply is the error.
+// data connection. On a server known to accept the data connection only
+// within the command (pure-ftpd, vsftpd, proftpd), it sends the data as
+// soon as the connection is made instead of after the server's 150 reply,
+// which comes only once the server has accepted the connection, a round
+// trip after the command: the bytes wait in the server's kernel meanwhile.
+// Other servers get the data after the 150, as the library does: pyftpdlib,
+// for one, takes a data connection as soon as it is made, and loses an
+// upload whose bytes arrive before it has read the command. If the server
+// refuses the command, the data connection is dropped and the reply is the
+// error.
 func (s *Session) upload(command string, src io.Reader) error {
 	x := s.exchange()
 	err := x.upload(command, src)
@@ -42,6 +46,13 @@ func (x *rawExchange) upload(command string, src io.Reader) error {
 		_ = abortData(data)
 		return err
 	}
+	early := x.s.ctl.acceptsInCommand
+	if !early {
+		if _, _, err := x.tr.ReadResponse(1); err != nil {
+			_ = abortData(data)
+			return err
+		}
+	}
 	sent := make(chan error, 1)
 	go func() {
 		// An empty upload under TLS still needs its handshake, or the
@@ -58,12 +69,14 @@ func (x *rawExchange) upload(command string, src io.Reader) error {
 		}
 		sent <- err
 	}()
-	if _, _, err := x.tr.ReadResponse(1); err != nil {
-		// Refused (or the connection failed): the server will not read the
-		// data, so stop sending it.
-		_ = abortData(data)
-		<-sent
-		return err
+	if early {
+		if _, _, err := x.tr.ReadResponse(1); err != nil {
+			// Refused (or the connection failed): the server will not read
+			// the data, so stop sending it.
+			_ = abortData(data)
+			<-sent
+			return err
+		}
 	}
 	serr := <-sent
 	_, _, err = x.tr.ReadResponse(2)

@@ -34,6 +34,10 @@ type ctlConn struct {
 	// send PRET before every transfer, a round trip each.
 	hidePRET bool
 	pending  []byte // the filtered FEAT reply, being handed out
+	// acceptsInCommand: the greeting names a server that accepts a data
+	// connection only within the transfer command, so that an upload's
+	// bytes may be sent before its 150 reply (see upload).
+	acceptsInCommand bool
 }
 
 func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atomic.Int64) *ctlConn {
@@ -140,8 +144,15 @@ func (c *ctlConn) reply(line string) {
 	if c.log != nil {
 		c.log.Debug("ftp recv", "reply", line)
 	}
-	if strings.HasPrefix(line, "220") && strings.Contains(line, "Pure-FTPd") {
-		c.hidePRET = true
+	if strings.HasPrefix(line, "220") && c.lastVerb == "" {
+		if strings.Contains(line, "Pure-FTPd") {
+			c.hidePRET = true
+		}
+		for _, name := range []string{"Pure-FTPd", "(vsFTPd ", "ProFTPD"} {
+			if strings.Contains(line, name) {
+				c.acceptsInCommand = true
+			}
+		}
 	}
 	if c.lastVerb == "FEAT" {
 		c.feat = append(c.feat, line)

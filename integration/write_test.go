@@ -15,8 +15,9 @@ import (
 
 // writeEnv is a served directory, its server and a debug mount of it.
 type writeEnv struct {
-	srv *Server
-	m   *Mount
+	srv       *Server
+	m         *Mount
+	writeback bool // m is mounted with -o writeback
 }
 
 // dir makes a fresh directory for one test through the mount (so the FTP

@@ -188,3 +188,23 @@ func TestWritebackUnmountWaits(t *testing.T) {
 		mustEqualFile(t, filepath.Join(env.root, name), data)
 	}
 }
+
+// TestWritebackRandomOps runs the seeded random exerciser on a writeback
+// mount whose server answers every reply 20 ms late (so that files are
+// reopened, appended to and truncated while their uploads are queued or
+// running): every step is read back through the mount, and at the end the
+// server's copy is checked after an fsync on a new handle, and after a
+// remount.
+func TestWritebackRandomOps(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range []string{KindPureFTPd, KindPyftpdlib} {
+		t.Run(kind, func(t *testing.T) {
+			fe := newFaultEnv(t, kind, "writeback")
+			fe.proxy.Stall(20 * time.Millisecond)
+			testRandomOps(t, &writeEnv{srv: fe.srv, m: fe.m, writeback: true})
+			if n := strings.Count(fe.m.Log(), `cmd="STOR`); n < 10 {
+				t.Errorf("only %d uploads; the exerciser did not reach the queue", n)
+			}
+		})
+	}
+}
