@@ -72,8 +72,14 @@ func (s *Session) raw(expect int, format string, args ...any) (int, string, erro
 // rawList runs a listing command of our choice (LIST -a on a server whose
 // sessions list with MLSD) and streams its data into w.
 func (s *Session) rawList(command string, w io.Writer) error {
+	return s.inExchange(func(x *rawExchange) error { return x.transfer(command, w) })
+}
+
+// inExchange runs f as one exchange, checks that it left nothing unread,
+// and notes a failure on the session.
+func (s *Session) inExchange(f func(x *rawExchange) error) error {
 	x := s.exchange()
-	err := x.transfer(command, w)
+	err := f(x)
 	if derr := x.done(); err == nil {
 		err = derr
 	}
@@ -82,15 +88,10 @@ func (s *Session) rawList(command string, w io.Writer) error {
 }
 
 func (x *rawExchange) transfer(command string, w io.Writer) error {
-	addr, err := x.passive()
+	data, err := x.openData()
 	if err != nil {
 		return err
 	}
-	nc, err := x.s.dialData(addr)
-	if err != nil {
-		return err
-	}
-	data := nc.(*dataConn)
 	defer data.Close()
 	if _, _, err := x.cmd(1, "%s", command); err != nil {
 		return err
@@ -102,6 +103,19 @@ func (x *rawExchange) transfer(command string, w io.Writer) error {
 		err = cerr
 	}
 	return err
+}
+
+// openData asks for a data port and connects to it.
+func (x *rawExchange) openData() (*dataConn, error) {
+	addr, err := x.passive()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := x.s.dialData(addr)
+	if err != nil {
+		return nil, err
+	}
+	return nc.(*dataConn), nil
 }
 
 // passive asks for a data port with EPSV and connects back to the control

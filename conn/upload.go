@@ -20,28 +20,17 @@ import (
 // refuses the command, the data connection is dropped and the reply is the
 // error.
 func (s *Session) upload(command string, src io.Reader) error {
-	x := s.exchange()
-	err := x.upload(command, src)
-	if derr := x.done(); err == nil {
-		err = derr
-	}
-	s.note(err)
-	return err
+	return s.inExchange(func(x *rawExchange) error { return x.upload(command, src) })
 }
 
 func (x *rawExchange) upload(command string, src io.Reader) error {
 	if strings.ContainsAny(command, "\r\n") {
 		return ftp.ErrInvalidCommand
 	}
-	addr, err := x.passive()
+	data, err := x.openData()
 	if err != nil {
 		return err
 	}
-	nc, err := x.s.dialData(addr)
-	if err != nil {
-		return err
-	}
-	data := nc.(*dataConn)
 	if _, err := x.s.ctl.Write([]byte(command + "\r\n")); err != nil {
 		_ = abortData(data)
 		return err

@@ -96,14 +96,10 @@ func (f *fsys) prefetchListing(dir string) {
 		delete(f.prefetching, dir)
 		f.mu.Unlock()
 	}()
-	t := time.NewTimer(prefetchWait)
-	defer t.Stop()
-	select {
-	case f.prefetchSlots <- struct{}{}:
-	case <-t.C:
+	if !f.takeSlot() {
 		return
 	}
-	defer func() { <-f.prefetchSlots }()
+	defer f.releaseSlot()
 	if _, ok := f.meta.Listing(dir); ok {
 		return
 	}
@@ -111,3 +107,20 @@ func (f *fsys) prefetchListing(dir string) {
 		f.log.Debug("prefetch failed", "dir", dir, "err", err)
 	}
 }
+
+// takeSlot waits for one of the prefetch connections, up to prefetchWait:
+// a prefetch that gets none by then is dropped, as the walk has moved on
+// or the connections are busy with what was asked for. releaseSlot gives
+// it back.
+func (f *fsys) takeSlot() bool {
+	t := time.NewTimer(prefetchWait)
+	defer t.Stop()
+	select {
+	case f.prefetchSlots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (f *fsys) releaseSlot() { <-f.prefetchSlots }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
@@ -190,14 +189,10 @@ func (f *fsys) startReadAhead(path string, e conn.Entry) {
 			ra.mu.Unlock()
 			close(done)
 		}()
-		t := time.NewTimer(prefetchWait)
-		defer t.Stop()
-		select {
-		case f.prefetchSlots <- struct{}{}:
-		case <-t.C:
+		if !f.takeSlot() {
 			return
 		}
-		defer func() { <-f.prefetchSlots }()
+		defer f.releaseSlot()
 		data, err := f.readWhole(path, e.Size)
 		if err != nil {
 			f.log.Debug("read ahead failed", "path", path, "err", err)
