@@ -14,7 +14,8 @@ import (
 // Rename moves a file or directory (RNFR, RNTO). Over an existing target,
 // as an editor saves, servers that refuse to overwrite (proftpd without
 // AllowOverwrite, for one) get the target removed first. A file whose
-// upload is pending is uploaded before it moves.
+// upload is pending is uploaded before it moves, except in writeback mode a
+// new file whose upload has not started: it moves in the queue alone.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	if d.fs.opts.ReadOnly {
 		return syscall.EROFS
@@ -37,8 +38,11 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if errno := d.uploadChild(ctx, name); errno != 0 {
 		return errno
 	}
-	if err := d.fs.wb.wait(ctx, from); err != nil { // queued by an earlier mount
-		return d.fs.uploadErrno(from, err)
+	inQueue := src.Type == conn.TypeFile && d.fs.wb.queuedNew(from)
+	if !inQueue {
+		if err := d.fs.wb.wait(ctx, from); err != nil {
+			return d.fs.uploadErrno(from, err)
+		}
 	}
 	if src.Type == conn.TypeDir {
 		// In writeback mode, the server must hold what the directory
@@ -63,9 +67,20 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if had, serverHas := d.fs.wb.forget(ctx, to); had && !serverHas {
 		dstExists = false // only queued: the server has nothing there
 	}
-	target, _, errno := nd.detach(ctx, newName)
+	target, targetOnServer, errno := nd.detach(ctx, newName)
 	if errno != 0 {
 		return errno
+	}
+	if inQueue {
+		if d.fs.wb.move(from, to, dstExists && targetOnServer) {
+			target.markUnlinked()
+			d.fs.renamed(from, to, src)
+			return 0
+		}
+		// Its upload started meanwhile: let it end, then move it there.
+		if err := d.fs.wb.wait(ctx, from); err != nil {
+			return d.fs.uploadErrno(from, err)
+		}
 	}
 	if err := d.fs.remote.Rename(ctx, from, to); err != nil {
 		if !dstExists {
@@ -141,7 +156,8 @@ func (d *dirNode) pendingChild(name string) bool {
 	return fn.content != nil && !fn.content.onServer
 }
 
-// uploadChild uploads the child's pending changes, if it has any.
+// uploadChild uploads the child's pending changes, if it has any (in
+// writeback mode: queues them).
 func (d *dirNode) uploadChild(ctx context.Context, name string) syscall.Errno {
 	ch := d.GetChild(name)
 	if ch == nil {
@@ -152,12 +168,11 @@ func (d *dirNode) uploadChild(ctx context.Context, name string) syscall.Errno {
 		return 0
 	}
 	fn.cmu.Lock()
-	err := fn.flush(ctx)
-	fn.cmu.Unlock()
-	if err != nil {
+	defer fn.cmu.Unlock()
+	if err := fn.flush(ctx); err != nil {
 		return d.fs.uploadErrno(fn.remotePath(), err)
 	}
-	return fn.waitUpload(ctx)
+	return 0
 }
 
 // childEntry returns the entry of a file child as its node knows it (its

@@ -331,7 +331,45 @@ func (w *writeback) forget(ctx context.Context, p string) (had, serverHas bool) 
 	case <-j.done:
 	case <-ctx.Done():
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return true, j.state == jobDone || j.ServerHad
+}
+
+// queuedNew reports whether p is a file whose upload has not started and
+// whose path held nothing on the server: a rename can move it in the
+// queue alone.
+func (w *writeback) queuedNew(p string) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j := w.byPath[p]
+	return j != nil && j.state == jobQueued && j.prev == nil && !j.ServerHad
+}
+
+// move renames the queued upload of from to to, if it still has not
+// started; serverHas says whether the server holds a file at to, which the
+// upload will replace. The manifest is rewritten first, so that a crash
+// leaves the file queued under one of its names.
+func (w *writeback) move(from, to string, serverHas bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j := w.byPath[from]
+	if j == nil || j.state != jobQueued || j.prev != nil {
+		return false
+	}
+	e := j.QueueEntry
+	e.Path, e.ServerHad = to, serverHas
+	if err := w.q.Update(e); err != nil {
+		w.f.log.Warn("upload queue", "err", err)
+		return false
+	}
+	j.Path, j.ServerHad = to, serverHas
+	delete(w.byPath, from)
+	w.byPath[to] = j
+	return true
 }
 
 // waitBelow waits for the uploads of every path below dir: a directory

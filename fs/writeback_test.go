@@ -12,7 +12,8 @@ import (
 // TestWritebackQueue checks the writeback mode against a server whose
 // uploads wait for the test: close returns before the upload, the file
 // reads back from the queue, removing a queued file cancels its upload,
-// fsync waits for the upload, and after the unmount the queue drains.
+// renaming it moves it in the queue, fsync waits for the upload, and after
+// the unmount the queue drains.
 func TestWritebackQueue(t *testing.T) {
 	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
 		t.Skip("fs mount tests run as root with /dev/fuse")
@@ -55,6 +56,28 @@ func TestWritebackQueue(t *testing.T) {
 	must(os.Remove(filepath.Join(mnt, "gone")))
 	if _, err := os.Stat(filepath.Join(mnt, "gone")); !os.IsNotExist(err) {
 		t.Fatalf("stat gone after remove: %v", err)
+	}
+	// A queued new file renames in the queue, at once (the fake server
+	// cannot rename, and its uploads are held).
+	must(os.WriteFile(filepath.Join(mnt, "r1"), []byte("renamed\n"), 0o644))
+	renamed := make(chan error, 1)
+	go func() { renamed <- os.Rename(filepath.Join(mnt, "r1"), filepath.Join(mnt, "r2")) }()
+	select {
+	case err := <-renamed:
+		must(err)
+	case <-time.After(5 * time.Second):
+		released = true
+		close(r.storeGate)
+		// The rename must end before the test does: a process that exits
+		// with a request in its own mount cannot answer it.
+		<-renamed
+		t.Fatal("renaming a queued file waited for the held uploads")
+	}
+	if got, err := os.ReadFile(filepath.Join(mnt, "r2")); err != nil || string(got) != "renamed\n" {
+		t.Fatalf("read r2 after renaming queued r1: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "r1")); !os.IsNotExist(err) {
+		t.Fatalf("stat r1 after rename: %v", err)
 	}
 
 	f, err := os.Create(filepath.Join(mnt, "b"))
@@ -99,8 +122,14 @@ func TestWritebackQueue(t *testing.T) {
 	if _, ok := r.files["/gone"]; ok {
 		t.Error("a file removed while queued was uploaded")
 	}
-	if n := r.stores.Load(); n != 2 {
-		t.Errorf("%d uploads, want 2 (a, b)", n)
+	if r.files["/r2"] != "renamed\n" {
+		t.Errorf("server has %q for r2", r.files["/r2"])
+	}
+	if _, ok := r.files["/r1"]; ok {
+		t.Error("a file renamed while queued was uploaded under its old name")
+	}
+	if n := r.stores.Load(); n != 3 {
+		t.Errorf("%d uploads, want 3 (a, b, r2)", n)
 	}
 	if ents, err := os.ReadDir(opts.QueueDir); err != nil || len(ents) != 0 {
 		t.Errorf("queue not empty after the drain: %v, %v", ents, err)
