@@ -20,9 +20,10 @@ import (
 // synced, and workers upload the queue in parallel on the pool. Until its
 // upload is done, a queued file is read from the queue, listed with its
 // queued size and time, and its attributes wait for the upload; fsync(2)
-// waits for its upload and reports its error; a rename waits for it, and
-// unlink cancels it. The queue survives the process: what is still queued
-// when ftpfs stops is uploaded by the next mount of the same server.
+// waits for its upload and reports its error; unlink cancels it; a rename
+// moves it in the queue while it has not started, else waits for it. The
+// queue survives the process: what is still queued when ftpfs stops is
+// uploaded by the next mount of the same server.
 
 // jobState is where a queued upload stands.
 type jobState int
