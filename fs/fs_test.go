@@ -369,3 +369,39 @@ func TestPrefetchSubdirs(t *testing.T) {
 		t.Errorf("%d listings for subdirectories already fetched ahead", n)
 	}
 }
+
+// TestPrefetchCousins checks that a walk opening a directory that was
+// listed ahead gets the subdirectories of that directory's siblings listed
+// ahead too, and that the mount lists its root while mounting.
+func TestPrefetchCousins(t *testing.T) {
+	r := &fakeRemote{dirs: map[string][]conn.Entry{}, files: map[string]string{}}
+	r.dirs["/"] = []conn.Entry{{Name: "p", Type: conn.TypeDir}}
+	for _, d := range []string{"a", "b", "c"} {
+		r.dirs["/p"] = append(r.dirs["/p"], conn.Entry{Name: d, Type: conn.TypeDir})
+		r.dirs["/p/"+d] = []conn.Entry{{Name: "x", Type: conn.TypeDir}}
+		r.dirs["/p/"+d+"/x"] = nil
+	}
+	mnt := testMountOpts(t, r, Options{RemoteRoot: "/", CacheTTL: time.Minute, PrefetchConns: 2})
+	if n := r.lists.Load(); n != 1 {
+		t.Fatalf("%d listings once mounted, want 1 (the root)", n)
+	}
+	waitLists := func(want int64, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for r.lists.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d listings %s, want %d", r.lists.Load(), what, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if _, err := os.ReadDir(filepath.Join(mnt, "p")); err != nil {
+		t.Fatal(err)
+	}
+	waitLists(5, "after reading /p (the root, p, a, b, c)")
+	if _, err := os.ReadDir(filepath.Join(mnt, "p", "a")); err != nil {
+		t.Fatal(err)
+	}
+	// a/x, and the cousins b/x and c/x.
+	waitLists(8, "after reading /p/a, which was listed ahead")
+}

@@ -162,7 +162,7 @@ func TestWritebackResume(t *testing.T) {
 
 // TestWritebackUnmountWaits checks that ftpfs, unmounted with uploads
 // still queued (every server reply held 200 ms by the fault proxy), exits
-// only once the server has them all.
+// only once the server has them all, and a chmod made meanwhile.
 func TestWritebackUnmountWaits(t *testing.T) {
 	RequireFUSE(t)
 	env := newFaultEnv(t, KindPureFTPd, "writeback")
@@ -177,7 +177,13 @@ func TestWritebackUnmountWaits(t *testing.T) {
 		want[name] = randomBytes(uint64(300+i), 100<<10)
 		write(t, filepath.Join(m.Dir, name), want[name])
 	}
+	// A mode set while the upload is queued (it carries the mode the file
+	// was created with) reaches the server after it.
+	must(t, os.Chmod(filepath.Join(m.Dir, "w0"), 0o600))
 	m.Unmount(t)
+	if fi, err := os.Stat(filepath.Join(env.root, "w0")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode of w0 on the server after a chmod while queued: %v, %v; want 0600", fi.Mode(), err)
+	}
 	if !strings.Contains(m.Log(), "finishing the queued uploads") {
 		t.Errorf("nothing was left to upload at the unmount; the test shows nothing:\n%s", tail(m.Log(), 20))
 	}
