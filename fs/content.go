@@ -229,14 +229,19 @@ func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.L
 	if err != nil {
 		return applied, false, err
 	}
-	// What was past keep is now on the server and in buf; what was unknown
-	// below keep stays unknown (APPE sent only the new bytes; STOR fetched
-	// everything first).
+	c.uploaded(size)
+	return applied, sent, nil
+}
+
+// uploaded records that the server has (or, in writeback mode, the journal
+// will give it) the size bytes of the content. What was past keep is then
+// on the server and in buf; what was unknown below keep stays unknown
+// (APPE sent only the new bytes; STOR fetched everything first).
+func (c *content) uploaded(size int64) {
 	oldKeep := c.keep
 	c.keep, c.serverSize = size, size
 	c.markKnown(oldKeep, size)
 	c.onServer, c.dirty, c.minWrite = true, false, math.MaxInt64
-	return applied, sent, nil
 }
 
 func (c *content) store(ctx context.Context, r Remote, path string, size int64, a conn.Attrs) (conn.Applied, error) {

@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"errors"
+	iofs "io/fs"
 	"syscall"
 	"time"
 
@@ -47,6 +49,10 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, syscall.EROFS
 	}
 	p := cache.Join(d.remotePath(), name)
+	// After what is journaled above it (a rename of its parent).
+	if err := d.fs.wb.waitRelated(ctx, p); err != nil {
+		return nil, d.fs.errno("mkdir", p, err)
+	}
 	if err := d.fs.remote.MakeDir(ctx, p); err != nil {
 		return nil, d.mkdirErrno(ctx, p, name, err)
 	}
@@ -73,7 +79,13 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.EROFS
 	}
 	p := cache.Join(d.remotePath(), name)
-	had, serverHas := d.fs.wb.forget(ctx, p)
+	had, serverHas, err := d.fs.wb.forget(ctx, p)
+	if err != nil {
+		return d.fs.errno("unlink", p, err)
+	}
+	if err := d.fs.wb.waitRelated(ctx, p); err != nil {
+		return d.fs.errno("unlink", p, err)
+	}
 	fn, onServer, errno := d.detach(ctx, name)
 	if errno != 0 {
 		return errno
@@ -82,7 +94,9 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		onServer = serverHas
 	}
 	if onServer {
-		if err := d.fs.remote.Delete(ctx, p); err != nil {
+		err := d.fs.remote.Delete(ctx, p)
+		// A journaled upload that failed left nothing to remove.
+		if err != nil && !(had && errors.Is(err, iofs.ErrNotExist)) {
 			return d.fs.errno("unlink", p, err)
 		}
 	}
@@ -140,8 +154,8 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return syscall.EROFS
 	}
 	p := cache.Join(d.remotePath(), name)
-	// In writeback mode, files queued below make it not empty.
-	if err := d.fs.wb.waitBelow(ctx, p); err != nil {
+	// In writeback mode, files journaled below make it not empty.
+	if err := d.fs.wb.waitRelated(ctx, p); err != nil {
 		return d.fs.errno("rmdir", p, err)
 	}
 	if err := d.fs.remote.RemoveDir(ctx, p); err != nil {

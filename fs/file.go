@@ -113,10 +113,14 @@ func (n *fileNode) flush(ctx context.Context) error {
 	if n.content == nil || !n.content.dirty || n.unlinked {
 		return nil
 	}
-	if n.fs.wb != nil {
+	if n.fs.opts.Writeback && n.fs.wb != nil {
 		return n.enqueue(ctx)
 	}
 	p := n.remotePath()
+	// Uploads an earlier mount journaled go first.
+	if err := n.fs.wb.waitRelated(ctx, p); err != nil {
+		return err
+	}
 	a := n.fs.pendingAttrs(p)
 	applied, sent, err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log, a)
 	if err != nil {
@@ -243,7 +247,7 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	if err := n.ensureContent(); err != nil {
 		return 0, n.fs.errno("write", n.remotePath(), err)
 	}
-	if off == 0 && !n.unlinked && n.fs.wb == nil && n.content.streamable() {
+	if off == 0 && !n.unlinked && !n.fs.opts.Writeback && n.content.streamable() && !n.fs.wb.related(n.remotePath()) {
 		n.content.up = startUpstream(n.fs.remote, n.remotePath(), n.content.buf)
 	}
 	if err := n.content.write(data, off); err != nil {

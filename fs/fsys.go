@@ -67,7 +67,7 @@ type fsys struct {
 	// nil without prefetch connections.
 	ahead *readAhead
 	// wb queues uploads in writeback mode; nil otherwise.
-	wb *writeback
+	wb *wbQueue
 	// prefetching holds the directories waiting to be listed ahead.
 	prefetching map[string]bool // guarded by mu
 	// writing holds the files that have a content, for the shutdown.

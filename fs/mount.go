@@ -50,8 +50,10 @@ func (s *Server) DrainUploads(ctx context.Context) int { return s.fs.wb.drain(ct
 // root it mounts directly; otherwise it goes through fusermount3.
 func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	f := newFsys(remote, opts)
-	if opts.Writeback && !opts.ReadOnly {
-		wb, err := newWriteback(f, opts.QueueDir, filepath.Join(opts.CacheDir, "unsaved"))
+	// A journal left by an earlier mount is resumed whatever the mode: its
+	// operations were promised to applications.
+	if opts.QueueDir != "" && !opts.ReadOnly {
+		wb, err := openWriteback(f, opts.QueueDir, filepath.Join(opts.CacheDir, "unsaved"))
 		if err != nil {
 			return nil, err
 		}
@@ -103,9 +105,7 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	if err := raiseReadahead(mountpoint); err != nil {
 		f.log.Debug("readahead left at the kernel's default", "err", err)
 	}
-	if f.wb != nil {
-		f.wb.start(opts.PrefetchConns)
-	}
+	f.wb.start(max(opts.PrefetchConns, 1))
 
 	return &Server{srv: srv, fs: f}, nil
 }

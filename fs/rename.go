@@ -14,8 +14,9 @@ import (
 // Rename moves a file or directory (RNFR, RNTO). Over an existing target,
 // as an editor saves, servers that refuse to overwrite (proftpd without
 // AllowOverwrite, for one) get the target removed first. A file whose
-// upload is pending is uploaded before it moves, except in writeback mode a
-// new file whose upload has not started: it moves in the queue alone.
+// upload is pending is uploaded before it moves; in writeback mode, a file
+// whose content is journaled is renamed in the journal, behind it (a new
+// file whose upload has not started just changes its name there).
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	if d.fs.opts.ReadOnly {
 		return syscall.EROFS
@@ -38,19 +39,6 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if errno := d.uploadChild(ctx, name); errno != 0 {
 		return errno
 	}
-	inQueue := src.Type == conn.TypeFile && d.fs.wb.queuedNew(from)
-	if !inQueue {
-		if err := d.fs.wb.wait(ctx, from); err != nil {
-			return d.fs.uploadErrno(from, err)
-		}
-	}
-	if src.Type == conn.TypeDir {
-		// In writeback mode, the server must hold what the directory
-		// holds before it moves.
-		if err := d.fs.wb.waitBelow(ctx, from); err != nil {
-			return d.fs.errno("rename", from, err)
-		}
-	}
 	if src.Type == conn.TypeFile {
 		src = d.childEntry(name, src)
 	}
@@ -64,23 +52,38 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 			return errno
 		}
 	}
-	if had, serverHas := d.fs.wb.forget(ctx, to); had && !serverHas {
-		dstExists = false // only queued: the server has nothing there
-	}
-	target, targetOnServer, errno := nd.detach(ctx, newName)
-	if errno != 0 {
-		return errno
-	}
-	if inQueue {
-		if d.fs.wb.move(from, to, dstExists && targetOnServer) {
+	if src.Type == conn.TypeFile && d.fs.wb.pendingAt(from) {
+		// Its content is journaled: the rename goes behind it.
+		target, targetOnServer, errno := nd.detach(ctx, newName)
+		if errno != 0 {
+			return errno
+		}
+		queued, err := d.fs.wb.rename(from, to, dstExists && targetOnServer)
+		if err != nil {
+			return d.fs.errno("rename", from, err)
+		}
+		if queued {
 			target.markUnlinked()
 			d.fs.renamed(from, to, src)
 			return 0
 		}
-		// Its upload started meanwhile: let it end, then move it there.
-		if err := d.fs.wb.wait(ctx, from); err != nil {
-			return d.fs.uploadErrno(from, err)
-		}
+	}
+	// Done at once: after what is journaled at, above or below either
+	// path (a directory moves once the server holds what it holds).
+	if err := d.fs.wb.waitRelated(ctx, from, to); err != nil {
+		return d.fs.errno("rename", from, err)
+	}
+	if err := d.fs.wb.wait(ctx, from); err != nil {
+		return d.fs.uploadErrno(from, err)
+	}
+	if had, serverHas, err := d.fs.wb.forget(ctx, to); err != nil {
+		return d.fs.errno("rename", to, err)
+	} else if had && !serverHas {
+		dstExists = false // only queued: the server has nothing there
+	}
+	target, _, errno := nd.detach(ctx, newName)
+	if errno != 0 {
+		return errno
 	}
 	if err := d.fs.remote.Rename(ctx, from, to); err != nil {
 		if !dstExists {

@@ -57,12 +57,13 @@ func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) sys
 	return 0
 }
 
-// pending reports whether the file has changes not yet uploaded, which a
-// time set now must not precede (the upload would reset it).
+// pending reports whether the file has changes not yet uploaded (nor
+// journaled), which a time set now must not precede (the upload would
+// reset it): the attributes then travel with that upload.
 func (n *fileNode) pending() bool {
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
-	return n.content != nil && (n.content.dirty || !n.content.onServer) || n.fs.wb.pendingAt(n.remotePath())
+	return n.content != nil && (n.content.dirty || !n.content.onServer)
 }
 
 // Setattr changes mode, times and ownership of a directory or symlink.
@@ -108,7 +109,16 @@ func (n *node) setattr(ctx context.Context, in *fuse.SetAttrIn, pending bool) sy
 
 // setMode sends a mode with SITE CHMOD, unless the file's upload is
 // pending, and records it so that it reads back whatever the server does.
+// In writeback mode, a mode that must follow journaled operations (a
+// directory's, after the uploads into it) is journaled behind them.
 func (f *fsys) setMode(ctx context.Context, p string, mode uint32, pending bool) syscall.Errno {
+	if !pending {
+		queued, err := f.wb.setAttrs(p, conn.Attrs{Mode: mode, HasMode: true})
+		if err != nil {
+			return f.errno("chmod", p, err)
+		}
+		pending = queued
+	}
 	if !pending {
 		err := f.remote.Chmod(ctx, p, mode)
 		if err != nil && !errors.Is(err, conn.ErrNotSupported) {
@@ -119,8 +129,16 @@ func (f *fsys) setMode(ctx context.Context, p string, mode uint32, pending bool)
 	return 0
 }
 
-// setTime sets or records a modification time.
+// setTime sets or records a modification time; in writeback mode it is
+// journaled as setMode's mode is.
 func (f *fsys) setTime(ctx context.Context, p string, t time.Time, pending bool) syscall.Errno {
+	if !pending {
+		queued, err := f.wb.setAttrs(p, conn.Attrs{ModTime: t, HasTime: true})
+		if err != nil {
+			return f.errno("utimens", p, err)
+		}
+		pending = queued
+	}
 	f.overrides.update(p, func(o *override) { o.mtime, o.hasMtime, o.pendingTime = t, true, pending })
 	if pending {
 		return 0
