@@ -1,0 +1,96 @@
+package integration
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWritebackOrder checks that -o writeback ends the server in the state
+// the synchronous mode would, for the two patterns that showed operations
+// overtaking queued uploads: a tar archive whose directories are
+// read-only (tar's chmod 0555 of a directory must reach the server after
+// the uploads into it), and rsync's temporary file (written, closed, given
+// its mode and time, then renamed over the real name: the mode, the time
+// and the rename must follow the upload).
+func TestWritebackOrder(t *testing.T) {
+	RequireFUSE(t)
+	src := filepath.Join(t.TempDir(), "t")
+	for _, d := range []string{"d", "d/e"} {
+		must(t, os.MkdirAll(filepath.Join(src, d), 0o755))
+		for i := 0; i < 30; i++ {
+			write(t, filepath.Join(src, d, fmt.Sprintf("f%d", i)), randomBytes(uint64(i), 50+i*300))
+		}
+	}
+	write(t, filepath.Join(src, "d", "e", "big"), randomBytes(99, 3<<20))
+	must(t, os.Chmod(filepath.Join(src, "d", "e"), 0o555))
+	must(t, os.Chmod(filepath.Join(src, "d"), 0o555))
+	archive := filepath.Join(t.TempDir(), "ro.tar")
+	Run(t, time.Minute, "tar", "-cf", archive, "-C", filepath.Dir(src), "t")
+	when := time.Date(2020, 2, 2, 2, 2, 2, 0, time.UTC)
+
+	for _, kind := range AllKinds() {
+		t.Run(kind, func(t *testing.T) {
+			root := t.TempDir()
+			srv := StartKind(t, kind, root)
+			m := MountServer(t, srv, "writeback")
+			Run(t, 2*time.Minute, "tar", "-xf", archive, "-C", m.Dir)
+
+			// rsync's pattern, with files large enough that some uploads
+			// have started when the rename comes.
+			must(t, os.Mkdir(filepath.Join(m.Dir, "r"), 0o755))
+			want := map[string][]byte{}
+			for i := 0; i < 12; i++ {
+				name := fmt.Sprintf("r/f%02d", i)
+				data := randomBytes(uint64(200+i), 1000+i*(300<<10))
+				tmp := filepath.Join(m.Dir, "r", fmt.Sprintf(".f%02d.Xy3q9", i))
+				write(t, tmp, data)
+				must(t, os.Chmod(tmp, 0o640))
+				must(t, os.Chtimes(tmp, when, when))
+				must(t, os.Rename(tmp, filepath.Join(m.Dir, name)))
+				want[name] = data
+			}
+			m.Unmount(t)
+
+			Run(t, time.Minute, "diff", "-r", src, filepath.Join(root, "t"))
+			must(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(filepath.Dir(src), p)
+				si, _ := d.Info()
+				di, err := os.Stat(filepath.Join(root, rel))
+				if err != nil {
+					return err
+				}
+				if si.Mode().Perm() != di.Mode().Perm() {
+					t.Errorf("%s: mode %v on the server, %v in the archive", rel, di.Mode().Perm(), si.Mode().Perm())
+				}
+				return nil
+			}))
+			for name, data := range want {
+				p := filepath.Join(root, name)
+				mustEqualFile(t, p, data)
+				fi, err := os.Stat(p)
+				must(t, err)
+				if fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(when) {
+					t.Errorf("%s on the server: mode %v, time %v; want 0640, %v", name, fi.Mode().Perm(), fi.ModTime(), when)
+				}
+			}
+			ents, _ := os.ReadDir(filepath.Join(root, "r"))
+			if len(ents) != len(want) {
+				t.Errorf("server's r/ holds %d names, want %d (temporary names left?)", len(ents), len(want))
+			}
+			if unsaved, _ := os.ReadDir(filepath.Join(m.CacheDir, "unsaved")); len(unsaved) > 0 {
+				t.Errorf("%d files kept in unsaved/", len(unsaved))
+			}
+			if log := m.Log(); strings.Contains(log, "failed") || strings.Contains(log, "could not") {
+				t.Errorf("ftpfs logged failures:\n%s", log)
+			}
+		})
+	}
+}
