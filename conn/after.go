@@ -27,11 +27,14 @@ type Applied struct {
 // link with latency that is one round trip instead of three. A 226 only
 // says the server saw the data connection end, and a connection cut by a
 // middlebox ends cleanly too; SIZE tells. Servers without SIZE are trusted.
-func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs) (Applied, error) {
-	type step struct {
-		cmd   string
-		check func(code int, msg string) error
-	}
+//
+// When the upload went to a temporary name (path differs from target),
+// RNFR path and RNTO target end the flight: the attributes are set on the
+// temporary file and travel with it. A server that will not rename over
+// an existing file (proftpd without AllowOverwrite) gets the target
+// removed and the rename repeated, in one more round trip: for that moment
+// the target is absent, but never partial.
+func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target string) (Applied, error) {
 	var done Applied
 	var steps []step
 	if !p.noSize.Load() {
@@ -64,12 +67,64 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs) (Applie
 			return nil
 		}})
 	}
+	var renameErr error
+	if target != path {
+		steps = append(steps, renameSteps(path, target, &renameErr)...)
+	}
 	if len(steps) == 0 {
 		return done, nil
 	}
-	if strings.ContainsAny(path, "\r\n") {
+	if strings.ContainsAny(path+target, "\r\n") {
 		return done, nil // the library refused the transfer already
 	}
+	if err := p.flight(s, steps); err != nil {
+		return done, err
+	}
+	if renameErr != nil && refused(renameErr) {
+		// Not over an existing file, on this server: remove it first.
+		renameErr = nil
+		again := append([]step{{"DELE " + target, func(int, string) error { return nil }}}, renameSteps(path, target, &renameErr)...)
+		if err := p.flight(s, again); err != nil {
+			return done, err
+		}
+	}
+	return done, renameErr
+}
+
+// step is one command of a pipelined flight, with the check of its reply.
+type step struct {
+	cmd   string
+	check func(code int, msg string) error
+}
+
+// renameSteps renames from to to; the first failure lands in *err.
+func renameSteps(from, to string, err *error) []step {
+	fail := func(op, p string, code int, msg string) {
+		if *err == nil {
+			*err = &Error{Op: op, Path: p, Code: code, Msg: oneLine(msg)}
+		}
+	}
+	return []step{
+		{"RNFR " + from, func(code int, msg string) error {
+			if code != 350 {
+				fail("rnfr", from, code, msg)
+			}
+			return nil
+		}},
+		{"RNTO " + to, func(code int, msg string) error {
+			if code/100 != 2 {
+				fail("rnto", to, code, msg)
+			}
+			return nil
+		}},
+	}
+}
+
+// flight writes every step's command at once, then reads the replies in
+// order, each judged by its step: over a link with latency, one round
+// trip for them all. It returns the first step's error, or the failure of
+// the connection, after which the session is not reused.
+func (p *Pool) flight(s *Session, steps []step) error {
 	var b strings.Builder
 	for _, st := range steps {
 		b.WriteString(st.cmd + "\r\n")
@@ -77,23 +132,23 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs) (Applie
 	x := s.exchange()
 	if _, err := s.ctl.Write([]byte(b.String())); err != nil {
 		s.broken = true
-		return done, err
+		return err
 	}
 	var first error
 	for _, st := range steps {
 		code, msg, err := x.tr.ReadResponse(0) // any code: each step judges its own
 		if err != nil {
 			s.broken = true // not a reply: the connection is out of step
-			return done, err
+			return err
 		}
 		if cerr := st.check(code, msg); cerr != nil && first == nil {
 			first = cerr
 		}
 	}
 	if err := x.done(); err != nil {
-		return done, err
+		return err
 	}
-	return done, first
+	return first
 }
 
 // timeVerb is the command that sets a modification time on this server:

@@ -31,6 +31,9 @@ type Pool struct {
 	noSetTime atomic.Bool // neither MFMT nor vsftpd's MDTM form worked
 	noChmod   atomic.Bool // SITE CHMOD is not implemented
 	noSize    atomic.Bool // SIZE is not implemented
+	// noTempName: the server refused an upload to a temporary name that
+	// it took under the real one.
+	noTempName atomic.Bool
 
 	tokens chan struct{} // a token per session that may exist
 

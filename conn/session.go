@@ -41,6 +41,10 @@ type Config struct {
 	// Encoding names the server's character set for file names (GBK,
 	// Shift_JIS, ISO-8859-1...); empty passes names through as bytes.
 	Encoding string
+	// DirectUpload makes STOR write the file in place, as FTP clients
+	// do, instead of under a temporary name renamed over it when whole
+	// (for servers where a temporary name is unwelcome).
+	DirectUpload bool
 
 	tls *tls.Config // built by Open from the fields above
 }

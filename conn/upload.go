@@ -3,6 +3,7 @@ package conn
 import (
 	"crypto/tls"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/jlaffaye/ftp"
@@ -83,4 +84,26 @@ func abortData(d *dataConn) error {
 		return tc.NetConn().Close()
 	}
 	return d.Conn.Close()
+}
+
+// TempSuffix ends the temporary name an upload is written under before it
+// is renamed over its target: ".NAME" + TempSuffix beside NAME. A name of
+// that shape left on the server is an upload that never completed (ftpfs
+// was killed, or the link died); the next upload of NAME overwrites it
+// and renames it away.
+const TempSuffix = ".ftpfs-part"
+
+// uploadName returns where an upload of p is written first: its
+// temporary name, or p itself with -o direct_upload, after the server
+// refused a temporary name, or where the name would pass NAME_MAX.
+func (p *Pool) uploadName(target string) string {
+	if p.cfg.DirectUpload || p.noTempName.Load() {
+		return target
+	}
+	dir, base := path.Split(target)
+	name := "." + base + TempSuffix
+	if len(name) > 255 || base == "" {
+		return target
+	}
+	return dir + name
 }

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/textproto"
 	"time"
 )
 
 // Store uploads the size bytes of src as the whole of path (STOR from 0,
 // never REST: StorFrom leaves bytes past the end on some servers), checks
-// the size and sets the attributes asked for. A failed attempt is retried
-// on a fresh connection from the start of src.
+// the size and sets the attributes asked for. The bytes go to a temporary
+// name beside path, renamed over path in the same flight as the commands
+// after the upload (see uploadName), so the server's file is the old
+// version or the new one, never a mix. A failed attempt is retried on a
+// fresh connection from the start of src.
 func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int64, a Attrs) (Applied, error) {
 	path, err := p.cc.toServer("stor", path)
 	if err != nil {
@@ -19,18 +23,52 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 	}
 	var done Applied
 	err = p.do(ctx, "stor", path, func(s *Session) error {
-		if err := s.upload("STOR "+path, io.NewSectionReader(src, 0, size)); err != nil {
-			return err
-		}
-		done, err = p.afterUpload(s, path, size, a)
+		done, err = p.storeVia(s, path, func() Attrs { return a }, func() io.Reader { return io.NewSectionReader(src, 0, size) }, func() int64 { return size })
 		return err
 	})
 	return done, err
 }
 
+// storeVia uploads what body yields to path through its temporary name,
+// or in place where the server refuses the temporary name (learned), then
+// runs the commands after the upload.
+func (p *Pool) storeVia(s *Session, path string, attrs func() Attrs, body func() io.Reader, size func() int64) (Applied, error) {
+	tmp := p.uploadName(path)
+	err := s.upload("STOR "+tmp, body())
+	if err != nil && tmp != path && refused(err) {
+		// The server may refuse the name itself (a dot file, a long name):
+		// try the real one, and if that works, remember it.
+		if err2 := s.upload("STOR "+path, body()); err2 == nil {
+			if !p.noTempName.Swap(true) {
+				p.cfg.Logger.Info("the server refused an upload to a temporary name; uploading in place from now on", "path", tmp, "reply", err.Error())
+			}
+			tmp, err = path, nil
+		}
+	}
+	if err != nil {
+		return Applied{}, err
+	}
+	return p.afterUpload(s, tmp, size(), attrs(), path)
+}
+
+// refused reports a permanent reply to a command (5xx).
+func refused(err error) bool {
+	var tp *textproto.Error
+	var fe *Error
+	switch {
+	case errors.As(err, &fe):
+		return fe.Code >= 500
+	case errors.As(err, &tp):
+		return tp.Code >= 500
+	}
+	return false
+}
+
 // StoreStream uploads what r yields as the whole of path, in one attempt
 // (r cannot be read twice), then checks the size and sets the attributes
-// attrs returns once r is exhausted (they are known only then).
+// attrs returns once r is exhausted (they are known only then). It goes
+// through a temporary name as Store does; one left by a failed attempt is
+// removed, and at worst overwritten by the next upload of path.
 func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader, attrs func() Attrs) (Applied, error) {
 	path, err := p.cc.toServer("stor", path)
 	if err != nil {
@@ -39,14 +77,30 @@ func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader, attrs 
 	var done Applied
 	err = p.do1(ctx, "stor", path, func(s *Session) error {
 		cr := &countingReader{r: r}
-		if err := s.upload("STOR "+path, cr); err != nil {
-			return err
+		used := false
+		body := func() io.Reader {
+			if used {
+				return &countingReader{r: errReader{errors.New("stream already read")}}
+			}
+			used = true
+			return cr
 		}
-		done, err = p.afterUpload(s, path, cr.n, attrs())
+		done, err = p.storeVia(s, path, attrs, body, func() int64 { return cr.n })
 		return err
 	})
+	if err != nil {
+		if tmp := p.uploadName(path); tmp != path {
+			cctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
+			_ = p.do1(cctx, "dele", tmp, func(s *Session) error { return s.c.Delete(tmp) })
+			cancel()
+		}
+	}
 	return done, err
 }
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // countingReader counts what passes through it.
 type countingReader struct {
@@ -76,7 +130,7 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 			if err := s.upload("APPE "+path, io.NewSectionReader(src, off, size-off)); err != nil {
 				return err
 			}
-			done, err = p.afterUpload(s, path, size, a)
+			done, err = p.afterUpload(s, path, size, a, path)
 			return err
 		})
 		if !r.again(ctx, "appe", path, err) {

@@ -121,7 +121,7 @@ func (n *fileNode) flush(ctx context.Context) error {
 	if err := n.fs.wb.waitRelated(ctx, p); err != nil {
 		return err
 	}
-	a := n.fs.pendingAttrs(p)
+	a := n.uploadAttrs(p)
 	applied, sent, err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log, a)
 	if err != nil {
 		return err
@@ -350,4 +350,16 @@ func (n *fileNode) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.A
 	n.fs.fillAttr(n.remotePath(), e, &out.Attr)
 	out.SetTimeout(n.fs.opts.CacheTTL)
 	return 0
+}
+
+// uploadAttrs are the attributes an upload sets: those pending, else the
+// mode the server's file has, which its replacement (written under a
+// temporary name and renamed over it) would otherwise not keep. Called
+// with cmu held.
+func (n *fileNode) uploadAttrs(p string) conn.Attrs {
+	a := n.fs.pendingAttrs(p)
+	if e := n.getEntry(); !a.HasMode && e.HasPerm && n.content != nil && n.content.onServer {
+		a.Mode, a.HasMode = uint32(e.Perm.Perm())|specialBits(e.Perm), true
+	}
+	return a
 }

@@ -257,7 +257,7 @@ func (n *fileNode) enqueue(ctx context.Context) error {
 	if err := c.fill(ctx, n.fs.remote, p, 0, size); err != nil {
 		return err
 	}
-	a := n.fs.pendingAttrs(p)
+	a := n.uploadAttrs(p)
 	if err := n.fs.wb.enqueue(p, size, c.buf, a, c.onServer || n.fs.wb.pendingAt(p), c.mtime); err != nil {
 		return err
 	}

@@ -46,6 +46,8 @@ type options struct {
 	readOnly     bool
 	nonempty     bool
 	writeback    bool
+	// directUpload: STOR in place, without a temporary name.
+	directUpload bool
 	// writebackWait bounds the wait for queued uploads after the unmount.
 	writebackWait time.Duration
 
@@ -199,6 +201,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"insecure":            &o.insecure,
 		"nonempty":            &o.nonempty,
 		"writeback":           &o.writeback,
+		"direct_upload":       &o.directUpload,
 	}
 }
 

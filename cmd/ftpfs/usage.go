@@ -34,6 +34,8 @@ Options:
                       in the background (fsync waits for them; see the manual)
   writeback_wait=SECS after unmounting, how long to wait for queued uploads before
                       leaving them to the next mount (default 600)
+  direct_upload       write uploads in place, not under a temporary name renamed
+                      over the file once whole
   tls, tls=explicit   FTPS: AUTH TLS on the control port, data connections protected
   tls=implicit        FTPS with TLS from the first byte (usually port 990)
   cafile=PATH         also trust the CA certificate(s) in PATH (PEM)
