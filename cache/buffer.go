@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -19,6 +20,7 @@ import (
 type Buffer struct {
 	dir   string
 	limit int
+	hint  string // names the spill file after the server path it holds
 
 	mu   sync.RWMutex
 	mem  []byte   // guarded by mu; the content while not spilled
@@ -27,10 +29,15 @@ type Buffer struct {
 }
 
 // NewBuffer returns an empty buffer that spills to a file under dir once it
-// holds more than memLimit bytes.
-func NewBuffer(dir string, memLimit int) *Buffer {
-	return &Buffer{dir: dir, limit: memLimit}
+// holds more than memLimit bytes. remotePath, the server path it is for,
+// goes into the spill file's name, so that one left by a killed process
+// (see SweepOrphans) says what it held.
+func NewBuffer(dir string, memLimit int, remotePath string) *Buffer {
+	return &Buffer{dir: dir, limit: memLimit, hint: remotePath}
 }
+
+// spillPrefix starts the name of every spill file.
+const spillPrefix = "write-"
 
 // Size returns the length of the content.
 func (b *Buffer) Size() int64 {
@@ -121,9 +128,16 @@ func (b *Buffer) spill() error {
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return fmt.Errorf("cache dir: %w", err)
 	}
-	f, err := os.CreateTemp(b.dir, "write-*")
+	f, err := os.CreateTemp(b.dir, spillPrefix+flatName(b.hint, 100)+".*")
 	if err != nil {
 		return fmt.Errorf("cache dir: %w", err)
+	}
+	// Held while the buffer lives: a spill file nobody holds was left by
+	// a process that died, and SweepOrphans keeps it.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("cache dir: lock %s: %w", f.Name(), err)
 	}
 	if _, err := f.Write(b.mem); err != nil {
 		f.Close()
@@ -157,19 +171,133 @@ func (b *Buffer) Close() error {
 func (b *Buffer) Keep(remotePath string) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	dir := filepath.Join(b.dir, "unsaved")
+	dir := UnsavedDir(b.dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	name := time.Now().UTC().Format("20060102T150405") + "-" + strings.ReplaceAll(strings.Trim(remotePath, "/"), "/", "%")
-	dst := filepath.Join(dir, name)
 	if b.f != nil {
+		// The spill file stays where it is if it cannot be moved: it is
+		// the only copy.
+		name := b.f.Name()
+		dst, err := KeepFile(name, dir, remotePath)
 		b.f.Close()
-		err := os.Rename(b.f.Name(), dst)
 		b.f = nil
-		return dst, err
+		if err != nil {
+			return name, err
+		}
+		return dst, nil
 	}
-	err := os.WriteFile(dst, b.mem, 0o600)
+	tmp, err := os.CreateTemp(dir, ".keep-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = tmp.Write(b.mem)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	dst, err := KeepFile(tmp.Name(), dir, remotePath)
+	if err != nil {
+		return tmp.Name(), err
+	}
 	b.mem = nil
-	return dst, err
+	return dst, nil
+}
+
+// UnsavedDir is where, under a cache directory, the data of writes that
+// could not be uploaded is kept for the user.
+func UnsavedDir(cacheDir string) string { return filepath.Join(cacheDir, "unsaved") }
+
+// KeepFile moves the file src into the directory dir (created private if
+// missing) under a name that says when and for which server path it was
+// kept (TIME-PATH with "/" as "%"), never over another file. It returns
+// the new path; on failure src is where it was.
+func KeepFile(src, dir, remotePath string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	base := time.Now().UTC().Format("20060102T150405") + "-" + flatName(remotePath, 200)
+	for i := 0; i < 1000; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s.%d", base, i)
+		}
+		dst := filepath.Join(dir, name)
+		// A hard link fails on an existing name, where rename would
+		// replace it.
+		if err := os.Link(src, dst); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			return "", err
+		}
+		if err := os.Remove(src); err != nil {
+			os.Remove(dst)
+			return "", err
+		}
+		return dst, nil
+	}
+	return "", fmt.Errorf("keep %s: too many files of that name in %s", remotePath, dir)
+}
+
+// flatName is a server path as one file name of at most max bytes.
+func flatName(p string, max int) string {
+	n := strings.ReplaceAll(strings.Trim(p, "/"), "/", "%")
+	if n == "" {
+		n = "file"
+	}
+	if len(n) > max {
+		n = n[len(n)-max:]
+	}
+	return n
+}
+
+// Orphan is a spill file that a killed process left, now kept.
+type Orphan struct {
+	Path string // where it is kept now
+	Size int64
+}
+
+// SweepOrphans moves the spill files under cacheDir that no live buffer
+// holds (their process was killed while files were being written) into
+// the unsaved directory, and returns them: never left to fill the disk,
+// never deleted.
+func SweepOrphans(cacheDir string) ([]Orphan, error) {
+	ents, err := os.ReadDir(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Orphan
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, spillPrefix) || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(cacheDir, name)
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // a live buffer's
+			continue
+		}
+		fi, _ := f.Stat()
+		hint := strings.TrimPrefix(name, spillPrefix)
+		if i := strings.LastIndexByte(hint, '.'); i > 0 {
+			hint = hint[:i]
+		}
+		dst, err := KeepFile(p, UnsavedDir(cacheDir), strings.ReplaceAll(hint, "%", "/"))
+		f.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, Orphan{Path: dst, Size: fi.Size()})
+	}
+	return out, errors.Join(errs...)
 }

@@ -14,7 +14,7 @@ import (
 // with a small memory limit and to a byte slice, comparing after each.
 func TestBufferMatchesShadow(t *testing.T) {
 	dir := t.TempDir()
-	b := NewBuffer(dir, 4096)
+	b := NewBuffer(dir, 4096, "/d/f")
 	defer b.Close()
 	var shadow []byte
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -56,7 +56,7 @@ func TestBufferMatchesShadow(t *testing.T) {
 
 func TestBufferCloseRemovesSpill(t *testing.T) {
 	dir := t.TempDir()
-	b := NewBuffer(dir, 10)
+	b := NewBuffer(dir, 10, "/d/f")
 	if _, err := b.WriteAt(make([]byte, 100), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestBufferCloseRemovesSpill(t *testing.T) {
 func TestBufferKeep(t *testing.T) {
 	for _, limit := range []int{10, 1 << 20} {
 		dir := t.TempDir()
-		b := NewBuffer(dir, limit)
+		b := NewBuffer(dir, limit, "/d/f")
 		if _, err := b.WriteAt([]byte("precious data"), 0); err != nil {
 			t.Fatal(err)
 		}

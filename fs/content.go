@@ -42,8 +42,8 @@ type content struct {
 // span is the byte range [off, end).
 type span struct{ off, end int64 }
 
-func newContent(dir string, size int64, onServer bool) (*content, error) {
-	c := &content{buf: cache.NewBuffer(dir, memLimit), keep: size, serverSize: size,
+func newContent(dir, path string, size int64, onServer bool) (*content, error) {
+	c := &content{buf: cache.NewBuffer(dir, memLimit, path), keep: size, serverSize: size,
 		onServer: onServer, minWrite: math.MaxInt64, mtime: time.Now()}
 	if err := c.buf.Truncate(size); err != nil {
 		return nil, err
@@ -53,8 +53,8 @@ func newContent(dir string, size int64, onServer bool) (*content, error) {
 
 // contentFrom returns a content holding the size bytes of r: a file whose
 // upload is queued, which the server does not have yet.
-func contentFrom(dir string, r io.Reader, size int64) (*content, error) {
-	c, err := newContent(dir, 0, false)
+func contentFrom(dir, path string, r io.Reader, size int64) (*content, error) {
+	c, err := newContent(dir, path, 0, false)
 	if err != nil {
 		return nil, err
 	}

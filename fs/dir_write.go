@@ -22,7 +22,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, syscall.EROFS
 	}
 	p := cache.Join(d.remotePath(), name)
-	c, err := newContent(d.fs.opts.CacheDir, 0, false)
+	c, err := newContent(d.fs.opts.CacheDir, p, 0, false)
 	if err != nil {
 		return nil, nil, 0, d.fs.errno("create", p, err)
 	}

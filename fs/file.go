@@ -66,7 +66,7 @@ func (n *fileNode) ensureContent() error {
 	}
 	if qf, size := n.fs.wb.openData(n.remotePath()); qf != nil {
 		defer qf.Close()
-		c, err := contentFrom(n.fs.opts.CacheDir, qf, size)
+		c, err := contentFrom(n.fs.opts.CacheDir, n.remotePath(), qf, size)
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func (n *fileNode) ensureContent() error {
 		n.fs.track(n, true)
 		return nil
 	}
-	c, err := newContent(n.fs.opts.CacheDir, n.getEntry().Size, true)
+	c, err := newContent(n.fs.opts.CacheDir, n.remotePath(), n.getEntry().Size, true)
 	if err != nil {
 		return err
 	}
@@ -83,28 +83,31 @@ func (n *fileNode) ensureContent() error {
 	return nil
 }
 
-// save uploads pending changes at shutdown, or keeps them locally; it
-// reports whether nothing was left unsaved on the server.
-func (n *fileNode) save(ctx context.Context) bool {
+// abandon is for a shutdown while the file is still open for writing:
+// its writer has not closed it, so what it wrote so far must not replace
+// the server's file. A running upload stream is stopped (its temporary
+// file removed), the bytes are kept under the unsaved directory, and the
+// log says where. It reports whether bytes were kept.
+func (n *fileNode) abandon() bool {
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
 	if n.content == nil || !n.content.dirty || n.unlinked {
-		return true
-	}
-	if err := n.flush(ctx); err == nil {
-		return true
+		return false
 	}
 	p := n.remotePath()
 	c := n.content
 	n.content = nil
 	n.fs.track(n, false)
 	c.stopStream()
+	size := c.size()
 	if kept, err := c.buf.Keep(p); err == nil {
-		n.fs.log.Error("shutting down: upload failed; the data is kept locally", "path", p, "copy", kept)
+		n.fs.log.Warn("shutting down while a file is open for writing: the server keeps its previous version; the bytes written are kept locally",
+			"path", p, "bytes", size, "copy", kept)
 	} else {
-		n.fs.log.Error("shutting down: upload failed and the data could not be kept", "path", p, "err", err)
+		n.fs.log.Error("shutting down while a file is open for writing: the bytes written could not all be kept",
+			"path", p, "bytes", size, "copy", kept, "err", err)
 	}
-	return false
+	return true
 }
 
 // flush uploads the content if it changed, or in writeback mode queues
@@ -112,6 +115,9 @@ func (n *fileNode) save(ctx context.Context) bool {
 func (n *fileNode) flush(ctx context.Context) error {
 	if n.content == nil || !n.content.dirty || n.unlinked {
 		return nil
+	}
+	if n.fs.closing.Load() {
+		return errShuttingDown
 	}
 	if n.fs.opts.Writeback && n.fs.wb != nil {
 		return n.enqueue(ctx)
@@ -244,6 +250,9 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	n := h.n
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
+	if n.fs.closing.Load() {
+		return 0, n.fs.errno("write", n.remotePath(), errShuttingDown)
+	}
 	if err := n.ensureContent(); err != nil {
 		return 0, n.fs.errno("write", n.remotePath(), err)
 	}

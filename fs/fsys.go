@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	iofs "io/fs"
+	"sync/atomic"
 	"log/slog"
 	"sync"
 	"time"
@@ -72,6 +74,8 @@ type fsys struct {
 	prefetching map[string]bool // guarded by mu
 	// writing holds the files that have a content, for the shutdown.
 	writing map[*fileNode]struct{} // guarded by mu
+	// closing is set once a shutdown has given up on open files.
+	closing atomic.Bool
 }
 
 // fetch is one listing being fetched; waiters block on done.
@@ -212,21 +216,27 @@ func (f *fsys) track(n *fileNode, holding bool) {
 	}
 }
 
-// saveAll uploads every change still pending, for a shutdown while files
-// are open; what cannot be uploaded is kept in the cache directory and
-// named in the log. It reports how many files could not be uploaded.
-func (f *fsys) saveAll(ctx context.Context) int {
+// abandonOpen is for a shutdown while files are still open for writing:
+// from now on nothing more is written or uploaded, and what the open files
+// hold is kept locally, never uploaded half-written (see abandon). It
+// returns how many files had bytes kept.
+func (f *fsys) abandonOpen() int {
+	f.closing.Store(true)
 	f.mu.Lock()
 	nodes := make([]*fileNode, 0, len(f.writing))
 	for n := range f.writing {
 		nodes = append(nodes, n)
 	}
 	f.mu.Unlock()
-	failed := 0
+	kept := 0
 	for _, n := range nodes {
-		if !n.save(ctx) {
-			failed++
+		if n.abandon() {
+			kept++
 		}
 	}
-	return failed
+	return kept
 }
+
+// errShuttingDown is what a write or an upload gets once a shutdown has
+// given up on the files still open.
+var errShuttingDown = &conn.Error{Op: "write", Msg: "ftpfs is shutting down; the file's bytes are kept locally", Err: iofs.ErrClosed}

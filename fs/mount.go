@@ -25,10 +25,12 @@ type Server struct {
 	fs  *fsys
 }
 
-// SaveAll uploads the changes of files still open, for a shutdown that
-// cannot wait for their close; what fails to upload is kept in the cache
-// directory and logged. It returns how many files were not saved.
-func (s *Server) SaveAll(ctx context.Context) int { return s.fs.saveAll(ctx) }
+// AbandonOpen is for a shutdown that cannot wait for the files still open
+// for writing: their writers never closed them, so the server keeps its
+// versions and the bytes written are kept under the cache directory's
+// unsaved folder, each logged with its path and size. It returns how many
+// files had bytes kept.
+func (s *Server) AbandonOpen() int { return s.fs.abandonOpen() }
 
 // PendingUploads returns how many uploads are queued in writeback mode.
 func (s *Server) PendingUploads() int {

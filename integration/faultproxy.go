@@ -25,6 +25,7 @@ type FaultProxy struct {
 	refuse    atomic.Bool  // new connections are closed at once
 	stall     atomic.Int64 // nanoseconds to hold each server-to-client control chunk
 	cutData   atomic.Int64 // bytes after which the next data connection is cut (0: off)
+	rate      atomic.Int64 // bytes per second each data connection may move (0: unlimited)
 	wg        sync.WaitGroup
 }
 
@@ -96,6 +97,9 @@ func (p *FaultProxy) pipe(pc *proxyConn, dst, src net.Conn, fromServer bool) {
 					time.Sleep(d)
 				}
 			}
+			if r := p.rate.Load(); r > 0 && !pc.control {
+				time.Sleep(time.Duration(int64(n) * int64(time.Second) / r))
+			}
 			if !pc.control {
 				// The first data connection to pass the mark is cut there.
 				if limit := p.cutData.Load(); limit > 0 && moved+int64(n) > limit && p.cutData.CompareAndSwap(limit, 0) {
@@ -146,6 +150,10 @@ func (p *FaultProxy) CutNextData(n int64) { p.cutData.Store(n) }
 
 // Stall holds every reply on control connections for d (0 to stop).
 func (p *FaultProxy) Stall(d time.Duration) { p.stall.Store(int64(d)) }
+
+// Throttle limits each data connection to bytesPerSec (0: no limit), so
+// that a transfer is still running when a test strikes.
+func (p *FaultProxy) Throttle(bytesPerSec int64) { p.rate.Store(bytesPerSec) }
 
 // Refuse closes new connections at once while on is set.
 func (p *FaultProxy) Refuse(on bool) { p.refuse.Store(on) }

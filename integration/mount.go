@@ -252,3 +252,24 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) strin
 	}
 	return string(out)
 }
+
+// Kill ends ftpfs with SIGKILL, as a crash would, and detaches the dead
+// mount it leaves.
+func (m *Mount) Kill(t testing.TB) {
+	t.Helper()
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+	_ = exec.Command("umount", "-l", m.Dir).Run()
+	_ = exec.Command("fusermount3", "-u", "-z", m.Dir).Run()
+}
+
+// ExitCode waits up to d for ftpfs to exit and returns its exit status
+// (-1 if it has not exited).
+func (m *Mount) ExitCode(d time.Duration) int {
+	select {
+	case <-m.exited:
+		return m.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		return -1
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftpfs/ftpfs/cache"
 )
 
 // Store carries operations to the server. Each method is one attempt; an
@@ -735,7 +737,7 @@ func (q *Queue) fail(x *op, o Op, err error) {
 // is, and an error only if it is still where it was.
 func (q *Queue) keep(o Op) (string, error) {
 	data := q.j.DataPath(o.ID)
-	dst, err := KeepFile(data, q.cfg.Unsaved, o.Path)
+	dst, err := cache.KeepFile(data, q.cfg.Unsaved, o.Path)
 	if err == nil {
 		return dst, nil
 	}
@@ -745,36 +747,6 @@ func (q *Queue) keep(o Op) (string, error) {
 		return data, rerr
 	}
 	return beside, nil
-}
-
-// KeepFile moves the file src into the directory dir (created private if
-// missing) under a name that says when and for which server path it was
-// kept, never over another file. It returns the new path.
-func KeepFile(src, dir, remotePath string) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	base := time.Now().UTC().Format("20060102T150405") + "-" + strings.ReplaceAll(strings.Trim(remotePath, "/"), "/", "%")
-	for i := 0; i < 1000; i++ {
-		name := base
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", base, i)
-		}
-		dst := filepath.Join(dir, name)
-		// A hard link fails on an existing name, where rename would replace it.
-		if err := os.Link(src, dst); err != nil {
-			if errors.Is(err, os.ErrExist) {
-				continue
-			}
-			return "", err
-		}
-		if err := os.Remove(src); err != nil {
-			os.Remove(dst)
-			return "", err
-		}
-		return dst, nil
-	}
-	return "", fmt.Errorf("keep %s: too many files of that name in %s", remotePath, dir)
 }
 
 // Drain waits until nothing is pending or ctx ends, then stops the

@@ -339,9 +339,10 @@ wait:
 	if sig != nil {
 		log.Info("unmounting", "signal", sig.String())
 		if err := srv.Unmount(5 * time.Second); err != nil {
-			// Files are still open: what they wrote is uploaded now (or
-			// kept locally) before the mount goes away under them.
-			if n := srv.SaveAll(context.Background()); n > 0 {
+			// Files are still open: a file whose writer has not closed it
+			// must not replace the server's; its bytes are kept locally.
+			if n := srv.AbandonOpen(); n > 0 {
+				log.Warn("files open for writing at shutdown were not uploaded; their bytes are kept locally", "files", n)
 				status = 1
 			}
 			log.Warn("unmount failed; detaching lazily", "err", err)
