@@ -3,9 +3,9 @@ package fs
 import (
 	"context"
 	iofs "io/fs"
-	"sync/atomic"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftpfs/ftpfs/cache"
