@@ -165,21 +165,19 @@ func (b *Buffer) Close() error {
 	return err
 }
 
-// Keep saves the content in a file under the cache directory whose name
-// says what it is, closes the buffer and returns the file's path: the copy
-// a failed upload leaves for the user.
+// Keep saves the content in a file under the cache directory's unsaved
+// folder whose name says what it is, closes the buffer and returns the
+// file's path: the copy a failed upload leaves for the user. Where that
+// folder cannot be used, the bytes stay in the cache directory itself
+// (a spill file where it is, for SweepOrphans to move later) and the
+// error says why; they are never dropped while they can be written
+// anywhere.
 func (b *Buffer) Keep(remotePath string) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	dir := UnsavedDir(b.dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
 	if b.f != nil {
-		// The spill file stays where it is if it cannot be moved: it is
-		// the only copy.
 		name := b.f.Name()
-		dst, err := KeepFile(name, dir, remotePath)
+		dst, err := KeepFile(name, UnsavedDir(b.dir), remotePath)
 		b.f.Close()
 		b.f = nil
 		if err != nil {
@@ -187,24 +185,41 @@ func (b *Buffer) Keep(remotePath string) (string, error) {
 		}
 		return dst, nil
 	}
+	var firstErr error
+	for _, dir := range []string{UnsavedDir(b.dir), b.dir} {
+		dst, err := writeKept(dir, remotePath, b.mem)
+		if err == nil {
+			b.mem = nil
+			return dst, firstErr
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return "", firstErr
+}
+
+// writeKept writes data to a new file in dir named as KeepFile names it.
+func writeKept(dir, remotePath string, data []byte) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
 	tmp, err := os.CreateTemp(dir, ".keep-*")
 	if err != nil {
 		return "", err
 	}
-	_, err = tmp.Write(b.mem)
+	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", err
+	if err == nil {
+		var dst string
+		if dst, err = KeepFile(tmp.Name(), dir, remotePath); err == nil {
+			return dst, nil
+		}
 	}
-	dst, err := KeepFile(tmp.Name(), dir, remotePath)
-	if err != nil {
-		return tmp.Name(), err
-	}
-	b.mem = nil
-	return dst, nil
+	os.Remove(tmp.Name())
+	return "", err
 }
 
 // UnsavedDir is where, under a cache directory, the data of writes that

@@ -85,3 +85,58 @@ func TestBufferKeep(t *testing.T) {
 		}
 	}
 }
+
+// Where unsaved/ cannot be made (here a file is in its way; as root a
+// read-only directory would not stop anything), the bytes stay in the
+// cache directory, in memory or spilled, and are never dropped.
+func TestBufferKeepWithoutUnsavedDir(t *testing.T) {
+	for _, limit := range []int{10, 1 << 20} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "unsaved"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b := NewBuffer(dir, limit, "/d/f")
+		if _, err := b.WriteAt([]byte("precious data"), 0); err != nil {
+			t.Fatal(err)
+		}
+		path, err := b.Keep("/a/b.txt")
+		if err == nil {
+			t.Errorf("limit %d: no error though unsaved/ cannot be made", limit)
+		}
+		got, rerr := os.ReadFile(path)
+		if rerr != nil || string(got) != "precious data" || filepath.Dir(path) != dir {
+			t.Errorf("limit %d: kept at %q: %q, %v", limit, path, got, rerr)
+		}
+	}
+}
+
+// A spill file nobody holds was left by a killed process: the sweep keeps
+// it under unsaved/, named after its server path; a live one stays.
+func TestSweepOrphans(t *testing.T) {
+	dir := t.TempDir()
+	live := NewBuffer(dir, 4, "/live")
+	defer live.Close()
+	if _, err := live.WriteAt([]byte("still written"), 0); err != nil {
+		t.Fatal(err)
+	}
+	orphan := filepath.Join(dir, spillPrefix+"srv%dir%f.txt.123456")
+	if err := os.WriteFile(orphan, []byte("left by kill -9"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := SweepOrphans(dir)
+	if err != nil || len(got) != 1 || got[0].Size != 15 {
+		t.Fatalf("SweepOrphans = %+v, %v", got, err)
+	}
+	if b, err := os.ReadFile(got[0].Path); err != nil || string(b) != "left by kill -9" ||
+		filepath.Dir(got[0].Path) != UnsavedDir(dir) || !bytes.HasSuffix([]byte(got[0].Path), []byte("-srv%dir%f.txt")) {
+		t.Errorf("kept %s: %q, %v", got[0].Path, b, err)
+	}
+	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("orphan still in the cache dir: %v", err)
+	}
+	if b := make([]byte, 13); true {
+		if _, err := live.ReadAt(b, 0); err != nil && err != io.EOF || string(b) != "still written" {
+			t.Errorf("live buffer disturbed: %q, %v", b, err)
+		}
+	}
+}

@@ -36,6 +36,7 @@ type Pool struct {
 	noTempName atomic.Bool
 
 	tokens chan struct{} // a token per session that may exist
+	health health
 
 	mu     sync.Mutex
 	idle   []*Session         // guarded by mu; most recently used last
@@ -237,9 +238,12 @@ func (p *Pool) attempt(ctx context.Context, once bool, op, path string, fn func(
 		if err == nil {
 			err = wrapErr(op, path, fn(s))
 			p.put(s, err)
+			p.health.note(err)
 			if once {
 				return err
 			}
+		} else {
+			p.health.note(err)
 		}
 		if !r.again(ctx, op, path, err) {
 			return err

@@ -13,6 +13,8 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/ftpfs/ftpfs/cache"
 )
 
 // maxIO is the largest read the kernel sends in one request: large reads
@@ -52,6 +54,18 @@ func (s *Server) DrainUploads(ctx context.Context) int { return s.fs.wb.drain(ct
 // root it mounts directly; otherwise it goes through fusermount3.
 func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	f := newFsys(remote, opts)
+	if opts.CacheDir != "" {
+		// Write buffers of files a killed ftpfs was writing: kept, never
+		// left to fill the disk.
+		orphans, err := cache.SweepOrphans(opts.CacheDir)
+		for _, o := range orphans {
+			f.log.Warn("a write buffer left by an ftpfs that was killed while the file was open; its bytes are kept locally",
+				"bytes", o.Size, "copy", o.Path)
+		}
+		if err != nil {
+			f.log.Warn("write buffers left by a killed ftpfs could not all be kept", "err", err)
+		}
+	}
 	// A journal left by an earlier mount is resumed whatever the mode: its
 	// operations were promised to applications.
 	if opts.QueueDir != "" && !opts.ReadOnly {

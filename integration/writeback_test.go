@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -94,8 +95,8 @@ func TestWriteback(t *testing.T) {
 
 // TestWritebackResume checks that uploads queued while the server is away
 // survive ftpfs: the unmount waits writeback_wait for them, leaves them
-// queued and exits with status 1; the next mount of the same server
-// resumes them, says so, and shows them meanwhile.
+// queued and exits with status 1; the next mount of the same server, here
+// without -o writeback, resumes them, says so, and shows them meanwhile.
 func TestWritebackResume(t *testing.T) {
 	RequireFUSE(t)
 	root := t.TempDir()
@@ -131,7 +132,8 @@ func TestWritebackResume(t *testing.T) {
 	}
 
 	srv.Restart(t)
-	m2 := MountServer(t, srv, opts...)
+	// The next mount resumes the journal even without -o writeback.
+	m2 := MountServer(t, srv, "cache_dir="+cacheDir)
 	for name, data := range want {
 		got, err := os.ReadFile(filepath.Join(m2.Dir, name))
 		if err != nil || !bytes.Equal(got, data) {
@@ -180,7 +182,16 @@ func TestWritebackUnmountWaits(t *testing.T) {
 	// A mode set while the upload is queued (it carries the mode the file
 	// was created with) reaches the server after it.
 	must(t, os.Chmod(filepath.Join(m.Dir, "w0"), 0o600))
+	// ftpfs status shows the queue.
+	out := Run(t, 10*time.Second, Binary(t), "status", m.Dir)
+	if !strings.Contains(out, "writeback: on") || !regexp.MustCompile(`queue: +[1-9][0-9]* uploads`).MatchString(out) ||
+		!strings.Contains(out, "server:    reachable") {
+		t.Errorf("ftpfs status while uploads are queued:\n%s", out)
+	}
 	m.Unmount(t)
+	if !regexp.MustCompile(`all [0-9]+ queued uploads are on the server`).MatchString(m.Log()) {
+		t.Errorf("the log does not say when the queue drained:\n%s", tail(m.Log(), 20))
+	}
 	if fi, err := os.Stat(filepath.Join(env.root, "w0")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode of w0 on the server after a chmod while queued: %v, %v; want 0600", fi.Mode(), err)
 	}

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/ftpfs/ftpfs/conn"
 	"github.com/ftpfs/ftpfs/fs"
 )
@@ -39,6 +41,9 @@ func main() {
 // once the background process has mounted), 1 when the mount could not be
 // made, 2 for a bad command line.
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(args[1:])
+	}
 	o, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ftpfs: %v\nTry 'ftpfs --help'.\n", err)
@@ -65,6 +70,11 @@ func run(args []string) int {
 		return fail("%v", err)
 	}
 	if !o.foreground {
+		if o.logFile == "" && !syslogWorks() {
+			if path, err := fallbackLog(o); err == nil {
+				fmt.Fprintf(os.Stderr, "ftpfs: no syslog on this system (/dev/log); logging to %s (or choose with -o log_file=)\n", path)
+			}
+		}
 		return daemonize(o, args, user, password)
 	}
 	log, closeLog, err := newLogger(o, os.Stderr)
@@ -117,9 +127,19 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, func(), error) {
 	case w == nil:
 		if sl, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "ftpfs"); err == nil {
 			w, closeFn = sl, func() { sl.Close() }
-		} else {
-			w = io.Discard // no syslog daemon, and no log_file asked for
+			break
 		}
+		// No syslog daemon (containers, minimal systems): the lines that
+		// name kept files must go somewhere.
+		path, err := fallbackLog(o)
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log file %s (no syslog here): %w", path, err)
+		}
+		w, closeFn = f, func() { f.Close() }
 	}
 	level := slog.LevelInfo
 	if o.debug {
@@ -321,7 +341,13 @@ func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger, sigs c
 	signal.Notify(usr1, syscall.SIGUSR1)
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
-	log.Debug("mounted", "source", o.source, "mountpoint", o.mountpoint)
+	level := slog.LevelDebug
+	if !o.foreground {
+		level = slog.LevelInfo // the log is all a background ftpfs shows
+	}
+	log.Log(context.Background(), level, "mounted", "source", o.source, "mountpoint", o.mountpoint, "pid", os.Getpid())
+	st := startStatus(o, srv, pool, log)
+	defer st.close()
 	status := 0
 	var sig os.Signal
 wait:
@@ -331,7 +357,9 @@ wait:
 			break wait
 		case <-usr1:
 			// A health report on demand, for operators and the soak test.
-			log.Info("status", "goroutines", runtime.NumGoroutine(), "commands", pool.Commands())
+			q := srv.Status().Queue
+			log.Info("status", "goroutines", runtime.NumGoroutine(), "commands", pool.Commands(),
+				"sessions", pool.Health().Sessions, "queued_uploads", q.Uploads, "queued_bytes", q.Bytes, "queued_ops", q.Ops)
 		case sig = <-sigs:
 			break wait
 		}
@@ -377,6 +405,10 @@ func drainUploads(srv *fs.Server, o *options, log *slog.Logger, sigs chan os.Sig
 		case <-ctx.Done():
 		}
 	}()
+	if o.foreground && term.IsTerminal(int(os.Stderr.Fd())) {
+		stop := showProgress(srv)
+		defer stop()
+	}
 	left := srv.DrainUploads(ctx)
 	if left > 0 {
 		log.Warn("uploads left queued; the next mount of this server with -o writeback resumes them",
@@ -398,4 +430,52 @@ func queueName(o *options, user string) string {
 		}
 		return r
 	}, name)
+}
+
+// showProgress redraws one line on the terminal while ftpfs waits for the
+// queue after the unmount; the returned function ends it.
+func showProgress(srv *fs.Server) func() {
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(os.Stderr, "\r\x1b[K")
+				return
+			case <-t.C:
+			}
+			q := srv.Status().Queue
+			line := fmt.Sprintf("ftpfs: %d uploads (%s) left", q.Uploads, size(q.Bytes))
+			if len(q.Running) > 0 {
+				r := q.Running[0]
+				line += fmt.Sprintf("; %s %s of %s", r.Path, size(r.Sent), size(r.Size))
+			}
+			fmt.Fprint(os.Stderr, "\r\x1b[K"+line)
+		}
+	}()
+	return func() { close(done); <-ended }
+}
+
+// syslogWorks reports whether a syslog daemon takes messages here.
+func syslogWorks() bool {
+	sl, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "ftpfs")
+	if err != nil {
+		return false
+	}
+	sl.Close()
+	return true
+}
+
+// fallbackLog is the log file of a background ftpfs without syslog:
+// ftpfs.log in the cache directory.
+func fallbackLog(o *options) (string, error) {
+	dir, err := cacheDir(o)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "ftpfs.log"), nil
 }

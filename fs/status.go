@@ -1,0 +1,33 @@
+package fs
+
+import (
+	"os"
+
+	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/writeback"
+)
+
+// Status is a snapshot of a mount's local state, for ftpfs status.
+type Status struct {
+	Writeback bool             // -o writeback
+	Journal   bool             // a journal is open (writeback, or resuming one)
+	Queue     writeback.Status // the journal's operations
+	QueueDir  string
+	// Unsaved is how many files the unsaved directory holds: bytes that
+	// could not be uploaded, from this mount or earlier ones.
+	Unsaved    int
+	UnsavedDir string
+}
+
+// Status returns a snapshot of the mount.
+func (s *Server) Status() Status {
+	f := s.fs
+	st := Status{Writeback: f.opts.Writeback, QueueDir: f.opts.QueueDir, UnsavedDir: cache.UnsavedDir(f.opts.CacheDir)}
+	if f.wb != nil {
+		st.Journal, st.Queue = true, f.wb.q.Status()
+	}
+	if ents, err := os.ReadDir(st.UnsavedDir); err == nil {
+		st.Unsaved = len(ents)
+	}
+	return st
+}
