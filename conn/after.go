@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -166,4 +167,42 @@ func (s *Session) timeVerb() string {
 // unsupported reports the replies of a server that lacks a command.
 func unsupported(code int) bool {
 	return code == 500 || code == 502 || code == 504
+}
+
+// SetAttrs sets the mode and the modification time of path in one flight
+// (SITE CHMOD, then MFMT or vsftpd's MDTM form, written together): one
+// round trip where Chmod and SetTime take two. What the server lacks is
+// learned as they learn it; Applied says what it took. The error is a
+// failure of the connection only: a refusal of either is an answer, and
+// the caller keeps showing what the server did not take.
+func (p *Pool) SetAttrs(ctx context.Context, path string, a Attrs) (Applied, error) {
+	path, err := p.cc.toServer("site chmod", path)
+	if err != nil {
+		return Applied{}, err
+	}
+	var done Applied
+	err = p.do(ctx, "setattr", path, func(s *Session) error {
+		done = Applied{}
+		var steps []step
+		if a.HasMode && !p.noChmod.Load() {
+			steps = append(steps, step{fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), func(code int, _ string) error {
+				done.Mode = code/100 == 2
+				if unsupported(code) {
+					p.noChmod.Store(true)
+				}
+				return nil
+			}})
+		}
+		if verb := s.timeVerb(); a.HasTime && verb != "" && !p.noSetTime.Load() {
+			steps = append(steps, step{verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, func(code int, _ string) error {
+				done.Time = code/100 == 2
+				return nil
+			}})
+		}
+		if len(steps) == 0 || strings.ContainsAny(path, "\r\n") {
+			return nil
+		}
+		return p.flight(s, steps)
+	})
+	return done, err
 }

@@ -73,6 +73,11 @@ func (s wbStore) Upload(ctx context.Context, o writeback.Op, data io.ReaderAt) (
 // CHMOD). What the server cannot store stays shown by ftpfs, as in the
 // synchronous mode: that is not a failure.
 func (s wbStore) SetAttrs(ctx context.Context, p string, a writeback.Attrs) (writeback.Applied, error) {
+	if r, ok := s.f.remote.(attrSetter); ok {
+		// Both in one round trip.
+		applied, err := r.SetAttrs(ctx, p, connAttrs(a))
+		return writeback.Applied{Mode: applied.Mode, Time: applied.Time}, err
+	}
 	var applied writeback.Applied
 	if a.HasMode {
 		err := s.f.remote.Chmod(ctx, p, a.Mode)
@@ -98,6 +103,12 @@ func (s wbStore) SetAttrs(ctx context.Context, p string, a writeback.Attrs) (wri
 		}
 	}
 	return applied, nil
+}
+
+// attrSetter is a Remote that sets a mode and a time in one round trip,
+// as *conn.Pool does.
+type attrSetter interface {
+	SetAttrs(ctx context.Context, path string, a conn.Attrs) (conn.Applied, error)
 }
 
 // Rename renames over a file at to; a server that will not overwrite

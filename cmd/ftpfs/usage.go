@@ -1,6 +1,7 @@
 package main
 
 const usage = `Usage: ftpfs [-f] [-o opt[,opt...]] SOURCE MOUNTPOINT [-o opt[,opt...]]
+       ftpfs status [--watch] MOUNTPOINT
 
 Mount a directory of an FTP server at MOUNTPOINT.
 
@@ -19,6 +20,10 @@ Flags:
   -h, --help       show this help
   -V, --version    show the version
 
+Subcommands:
+  status [--watch] MOUNTPOINT  what the ftpfs serving MOUNTPOINT is doing: the
+                   server, journaled uploads with progress, files kept unsaved
+
 Options:
   port=N              server port (default 21; overrides a URL's port)
   user=NAME           login name (default anonymous)
@@ -30,8 +35,8 @@ Options:
   connections=N       most control connections at once (default 8)
   timeout=SECS        bound on every network operation (default 30)
   retry_timeout=SECS  how long failed operations are retried before an error (default 60)
-  writeback           close() returns once the data is queued on local disk; uploads run
-                      in the background (fsync waits for them; see the manual)
+  writeback           close() returns once the data is journaled on local disk; uploads
+                      run in the background, in order (fsync waits for them; see the manual)
   writeback_wait=SECS after unmounting, how long to wait for queued uploads before
                       leaving them to the next mount (default 600)
   direct_upload       write uploads in place, not under a temporary name renamed
