@@ -53,21 +53,7 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target 
 			return nil
 		}})
 	}
-	if a.HasMode && !p.noChmod.Load() {
-		steps = append(steps, step{fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), func(code int, _ string) error {
-			done.Mode = code/100 == 2
-			if unsupported(code) {
-				p.noChmod.Store(true)
-			}
-			return nil
-		}})
-	}
-	if verb := s.timeVerb(); a.HasTime && verb != "" && !p.noSetTime.Load() {
-		steps = append(steps, step{verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, func(code int, _ string) error {
-			done.Time = code/100 == 2
-			return nil
-		}})
-	}
+	steps = append(steps, p.attrSteps(s, path, a, &done)...)
 	var renameErr error
 	if target != path {
 		steps = append(steps, renameSteps(path, target, &renameErr)...)
@@ -90,6 +76,29 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target 
 		}
 	}
 	return done, renameErr
+}
+
+// attrSteps set the mode (SITE CHMOD) and time (MFMT, or vsftpd's MDTM
+// form) of path, recording in done what the server took; a command the
+// server lacks is learned and not sent again.
+func (p *Pool) attrSteps(s *Session, path string, a Attrs, done *Applied) []step {
+	var steps []step
+	if a.HasMode && !p.noChmod.Load() {
+		steps = append(steps, step{fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), func(code int, _ string) error {
+			done.Mode = code/100 == 2
+			if unsupported(code) {
+				p.noChmod.Store(true)
+			}
+			return nil
+		}})
+	}
+	if verb := s.timeVerb(); a.HasTime && verb != "" && !p.noSetTime.Load() {
+		steps = append(steps, step{verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, func(code int, _ string) error {
+			done.Time = code/100 == 2
+			return nil
+		}})
+	}
+	return steps
 }
 
 // step is one command of a pipelined flight, with the check of its reply.
@@ -183,22 +192,7 @@ func (p *Pool) SetAttrs(ctx context.Context, path string, a Attrs) (Applied, err
 	var done Applied
 	err = p.do(ctx, "setattr", path, func(s *Session) error {
 		done = Applied{}
-		var steps []step
-		if a.HasMode && !p.noChmod.Load() {
-			steps = append(steps, step{fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), func(code int, _ string) error {
-				done.Mode = code/100 == 2
-				if unsupported(code) {
-					p.noChmod.Store(true)
-				}
-				return nil
-			}})
-		}
-		if verb := s.timeVerb(); a.HasTime && verb != "" && !p.noSetTime.Load() {
-			steps = append(steps, step{verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, func(code int, _ string) error {
-				done.Time = code/100 == 2
-				return nil
-			}})
-		}
+		steps := p.attrSteps(s, path, a, &done)
 		if len(steps) == 0 || strings.ContainsAny(path, "\r\n") {
 			return nil
 		}

@@ -31,9 +31,7 @@ func TestWritebackCrash(t *testing.T) {
 	}
 	root := t.TempDir()
 	srv := StartServer(t, KindPureFTPd, root)
-	lo, hi := srv.PasvRange()
-	proxy := StartFaultProxy(t, srv.Port, lo, hi)
-	via := &Server{Kind: srv.Kind, Host: proxy.Host, Port: srv.Port, User: srv.User, Password: srv.Password, Root: srv.Root}
+	proxy, via := ProxyServer(t, srv)
 	for seed := int64(1); seed <= 10; seed++ {
 		ro := seed%4 == 0
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {

@@ -31,9 +31,7 @@ func newFaultEnv(t *testing.T, kind string, extra ...string) *faultEnv {
 	write(t, filepath.Join(root, "big.bin"), data)
 	write(t, filepath.Join(root, "fresh.bin"), data) // read once only, so no page cache hides a fault
 	srv := StartKind(t, kind, root)
-	lo, hi := srv.PasvRange()
-	proxy := StartFaultProxy(t, srv.Port, lo, hi)
-	via := &Server{Kind: srv.Kind, Host: proxy.Host, Port: srv.Port, User: srv.User, Password: srv.Password, Root: srv.Root}
+	proxy, via := ProxyServer(t, srv)
 	opts := append([]string{"timeout=2", "retry_timeout=20", "debug"}, extra...)
 	return &faultEnv{root: root, srv: srv, proxy: proxy, m: MountServer(t, via, opts...), data: data}
 }

@@ -57,6 +57,15 @@ func StartFaultProxy(t testing.TB, port, lo, hi int) *FaultProxy {
 	return p
 }
 
+// ProxyServer puts a fault proxy in front of srv and returns it with the
+// server as ftpfs should see it: at the proxy's address.
+func ProxyServer(t testing.TB, srv *Server) (*FaultProxy, *Server) {
+	t.Helper()
+	lo, hi := srv.PasvRange()
+	proxy := StartFaultProxy(t, srv.Port, lo, hi)
+	return proxy, &Server{Kind: srv.Kind, Host: proxy.Host, Port: srv.Port, User: srv.User, Password: srv.Password, Root: srv.Root}
+}
+
 func (p *FaultProxy) accept(ln net.Listener, port int, control bool) {
 	defer p.wg.Done()
 	for {

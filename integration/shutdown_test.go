@@ -84,10 +84,8 @@ func TestKillDuringRewrite(t *testing.T) {
 			old := randomBytes(51, 6<<20)
 			write(t, filepath.Join(root, "f"), old)
 			srv := StartKind(t, kind, root)
-			lo, hi := srv.PasvRange()
-			proxy := StartFaultProxy(t, srv.Port, lo, hi)
+			proxy, via := ProxyServer(t, srv)
 			proxy.Throttle(16 << 20)
-			via := &Server{Kind: srv.Kind, Host: proxy.Host, Port: srv.Port, User: srv.User, Password: srv.Password, Root: srv.Root}
 			outcomes := map[string]int{}
 			for seed := int64(1); seed <= 6; seed++ {
 				rng := rand.New(rand.NewSource(seed))
