@@ -27,6 +27,10 @@ func TestWritebackOrder(t *testing.T) {
 		}
 	}
 	write(t, filepath.Join(src, "d", "e", "big"), randomBytes(99, 3<<20))
+	dirTime := time.Date(2019, 9, 9, 9, 9, 9, 0, time.UTC)
+	for _, d := range []string{"d/e", "d", ""} {
+		must(t, os.Chtimes(filepath.Join(src, d), dirTime, dirTime))
+	}
 	must(t, os.Chmod(filepath.Join(src, "d", "e"), 0o555))
 	must(t, os.Chmod(filepath.Join(src, "d"), 0o555))
 	archive := filepath.Join(t.TempDir(), "ro.tar")
@@ -69,6 +73,12 @@ func TestWritebackOrder(t *testing.T) {
 				}
 				if si.Mode().Perm() != di.Mode().Perm() {
 					t.Errorf("%s: mode %v on the server, %v in the archive", rel, di.Mode().Perm(), si.Mode().Perm())
+				}
+				// tar sets a directory's time after its files: a later upload
+				// into it must not change it (vsftpd and pyftpdlib set no
+				// directory times).
+				if d.IsDir() && kind != KindVsftpd && kind != KindPyftpdlib && !di.ModTime().Equal(si.ModTime()) {
+					t.Errorf("%s: time %v on the server, %v in the archive", rel, di.ModTime(), si.ModTime())
 				}
 				return nil
 			}))
