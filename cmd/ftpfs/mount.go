@@ -8,13 +8,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ftpfs/ftpfs/conn"
 	"github.com/ftpfs/ftpfs/fs"
+	"github.com/ftpfs/ftpfs/internal/mountinfo"
 )
 
 // mount connects, logs in, checks the remote directory and mounts it. On
@@ -77,7 +77,7 @@ func checkMountpoint(mnt string, nonempty bool) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("mountpoint %s: not a directory", mnt)
 	}
-	if isMountPoint(mnt) {
+	if mountinfo.IsMountPoint(mnt) {
 		return fmt.Errorf("mountpoint %s: something is already mounted there", mnt)
 	}
 	if !nonempty {
@@ -92,44 +92,6 @@ func checkMountpoint(mnt string, nonempty bool) error {
 		}
 	}
 	return nil
-}
-
-// isMountPoint reports whether dir is a mount point, from mountinfo.
-func isMountPoint(dir string) bool {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return false
-	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && unescapeOctal(f[4]) == abs {
-			return true
-		}
-	}
-	return false
-}
-
-// unescapeOctal undoes mountinfo's \040-style escapes.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // remoteRoot resolves the remote path against the login directory and
