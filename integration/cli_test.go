@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,8 +104,18 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("--help: exit %d\n%s", code, out)
 	}
 	code, out = runFtpfs(t, nil, "--version")
-	if code != 0 || !strings.HasPrefix(out, "ftpfs ") || !strings.Contains(out, "go1") {
-		t.Errorf("--version: exit %d: %s", code, out)
+	if code != 0 || !strings.HasPrefix(out, "ftpfs ") || !strings.HasSuffix(out, " "+runtime.Version()+"\n") {
+		t.Errorf("--version: exit %d: %q; want ftpfs, a version and %s", code, out, runtime.Version())
+	}
+	// The binary names the commit it was built from, when Go recorded one.
+	if info, err := exec.Command("go", "version", "-m", Binary(t)).Output(); err == nil {
+		for _, line := range strings.Split(string(info), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], "vcs.revision=") {
+				if rev := strings.TrimPrefix(f[1], "vcs.revision="); !strings.Contains(out, rev) {
+					t.Errorf("--version %q does not name the revision %s", out, rev)
+				}
+			}
+		}
 	}
 }
 

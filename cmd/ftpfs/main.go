@@ -11,15 +11,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/ftpfs/ftpfs/conn"
 	"github.com/ftpfs/ftpfs/fs"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -39,7 +36,7 @@ func run(args []string) int {
 		fmt.Print(usage)
 		return 0
 	case o.version:
-		fmt.Printf("ftpfs %s (%s)\n", version, runtime.Version())
+		fmt.Println(versionString(debug.ReadBuildInfo()))
 		return 0
 	}
 	// Catch SIGINT and SIGTERM before mounting: one arriving between the
