@@ -195,3 +195,31 @@ func TestMountpointChecks(t *testing.T) {
 		t.Errorf("mounted mountpoint: exit %d, %q", code, out)
 	}
 }
+
+// TestNoPasswordSaysSo: a user with no password anywhere and no terminal
+// is refused at once, before any login, with where a password can come
+// from; not an empty PASS and the server's 530 seconds later.
+func TestNoPasswordSaysSo(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	mnt := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), "-f", "127.0.0.1:", mnt, "-o",
+		"port="+strconv.Itoa(srv.Port)+",user="+srv.User)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal to prompt on
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err == nil || !strings.Contains(string(out), "no password for "+srv.User+"@127.0.0.1") ||
+		!strings.Contains(string(out), "FTPFS_PASSWORD") || strings.Contains(string(out), "530") {
+		t.Errorf("no password: %v, %q", err, out)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %v to say so", took)
+	}
+	if IsMounted(mnt) {
+		t.Error("mounted without a password")
+		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+	}
+}
