@@ -223,3 +223,23 @@ func TestNoPasswordSaysSo(t *testing.T) {
 		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
 	}
 }
+
+// TestDeadMountAfterKill: after kill -9 of ftpfs its mount point answers
+// ENOTCONN; the next mount there must say that a dead FUSE mount is in the
+// way and how to remove it, not that something is mounted.
+func TestDeadMountAfterKill(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	m := MountServer(t, srv)
+	if _, err := os.Stat(m.Dir); err != nil { // the kernel now has the root's attributes
+		t.Fatal(err)
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+	defer func() { _ = syscall.Unmount(m.Dir, syscall.MNT_DETACH) }()
+	code, out := runFtpfs(t, []string{"FTPFS_PASSWORD=" + srv.Password}, "-f", "127.0.0.1:", m.Dir,
+		"-o", "port="+strconv.Itoa(srv.Port)+",user="+srv.User)
+	want := "mountpoint " + m.Dir + ": a dead FUSE mount is still there; remove it with fusermount3 -u " + m.Dir
+	if code == 0 || !strings.Contains(out, want) {
+		t.Errorf("mount over a dead mount: exit %d, %q; want %q", code, out, want)
+	}
+}

@@ -67,9 +67,10 @@ func connectTimeout(o *options) time.Duration {
 // already a mount point, or (without -o nonempty) not empty: mounting
 // there would hide its files.
 func checkMountpoint(mnt string, nonempty bool) error {
+	deadMount := fmt.Errorf("mountpoint %s: a dead FUSE mount is still there; remove it with fusermount3 -u %s (or umount -l)", mnt, mnt)
 	fi, err := os.Stat(mnt)
 	if errors.Is(err, syscall.ENOTCONN) {
-		return fmt.Errorf("mountpoint %s: a dead FUSE mount is still there; remove it with fusermount3 -u %s (or umount -l)", mnt, mnt)
+		return deadMount
 	}
 	if err != nil {
 		return fmt.Errorf("mountpoint: %w", err)
@@ -78,6 +79,13 @@ func checkMountpoint(mnt string, nonempty bool) error {
 		return fmt.Errorf("mountpoint %s: not a directory", mnt)
 	}
 	if mountinfo.IsMountPoint(mnt) {
+		// After kill -9 of a FUSE server, stat can still succeed from the
+		// kernel's cached attributes; statfs always asks the server, and
+		// a dead one answers ENOTCONN.
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(mnt, &st); errors.Is(err, syscall.ENOTCONN) {
+			return deadMount
+		}
 		return fmt.Errorf("mountpoint %s: something is already mounted there", mnt)
 	}
 	if !nonempty {
