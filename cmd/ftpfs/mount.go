@@ -35,7 +35,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 	defer cancel()
 	pool, err := conn.Open(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withTLSHint(err, o.tls)
 	}
 	root, err := remoteRoot(ctx, o, pool)
 	if err != nil {
