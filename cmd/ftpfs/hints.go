@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	iofs "io/fs"
+	"os"
 	"strings"
 
 	"github.com/ftpfs/ftpfs/conn"
@@ -36,4 +39,31 @@ func withTLSHint(err error, mode conn.TLSMode) error {
 		}
 	}
 	return err
+}
+
+// fuseConf is where fusermount3 reads user_allow_other; tests point it
+// elsewhere.
+var fuseConf = "/etc/fuse.conf"
+
+// checkAllowOther refuses -o allow_other for an ordinary user when
+// fuse.conf lacks user_allow_other. fusermount3 would refuse it too, but
+// go-fuse reports only "fusermount exited with code 256", and in the
+// background its explanation goes nowhere. A fuse.conf ftpfs cannot read
+// is left for fusermount3 to judge.
+func checkAllowOther(allowOther bool, euid int) error {
+	if !allowOther || euid == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(fuseConf)
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return nil
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if strings.TrimSpace(line) == "user_allow_other" {
+			return nil
+		}
+	}
+	return fmt.Errorf("-o allow_other: only root may use it unless %s has the line user_allow_other; "+
+		"add it (as root), or mount without allow_other", fuseConf)
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,3 +38,41 @@ func TestWithTLSHint(t *testing.T) {
 		t.Error("withTLSHint(nil) != nil")
 	}
 }
+
+func TestCheckAllowOther(t *testing.T) {
+	dir := t.TempDir()
+	saved := fuseConf
+	defer func() { fuseConf = saved }()
+	tests := []struct {
+		name    string
+		conf    *string // nil: no fuse.conf at all
+		allow   bool
+		euid    int
+		refused bool
+	}{
+		{"not asked", nil, false, 1000, false},
+		{"root", nil, true, 0, false},
+		{"no fuse.conf", nil, true, 1000, true},
+		{"commented out", ptr("# user_allow_other\nmount_max = 1000\n"), true, 1000, true},
+		{"allowed", ptr("mount_max = 1000\n  user_allow_other  # for ftpfs\n"), true, 1000, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fuseConf = filepath.Join(dir, fmt.Sprint("fuse.conf", i))
+			if tt.conf != nil {
+				if err := os.WriteFile(fuseConf, []byte(*tt.conf), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := checkAllowOther(tt.allow, tt.euid)
+			if (err != nil) != tt.refused {
+				t.Fatalf("checkAllowOther = %v, refused %v", err, tt.refused)
+			}
+			if err != nil && !strings.Contains(err.Error(), "user_allow_other") {
+				t.Errorf("%q does not name user_allow_other", err)
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }

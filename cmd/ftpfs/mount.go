@@ -23,6 +23,9 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 	if err := checkMountpoint(o.mountpoint, o.nonempty); err != nil {
 		return nil, nil, err
 	}
+	if err := checkAllowOther(o.allowOther, os.Geteuid()); err != nil {
+		return nil, nil, err
+	}
 	cfg := conn.Config{
 		Host: o.host, Port: o.port, User: user, Password: password,
 		Timeout: o.timeout, RetryTimeout: o.retryTimeout, Connections: o.connections, Logger: log,
