@@ -243,3 +243,37 @@ func TestDeadMountAfterKill(t *testing.T) {
 		t.Errorf("mount over a dead mount: exit %d, %q; want %q", code, out, want)
 	}
 }
+
+// TestBusyUnmountWarning: SIGTERM while a directory of the mount is open
+// detaches it lazily, and the warning that says so is one readable line
+// (fusermount3's message used to show as a literal \n).
+func TestBusyUnmountWarning(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	m := MountServer(t, srv)
+	busy, err := os.Open(m.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ftpfs did not exit on SIGTERM with the mount busy")
+	}
+	var warning string
+	for _, line := range strings.Split(m.Log(), "\n") {
+		if strings.Contains(line, "detaching lazily") {
+			warning = line
+		}
+	}
+	if warning == "" {
+		t.Fatalf("no lazy-detach warning:\n%s", m.Log())
+	}
+	if strings.Contains(warning, `\n`) {
+		t.Errorf("the warning shows a literal \\n: %s", warning)
+	}
+	if IsMounted(m.Dir) {
+		t.Error("still mounted after the lazy detach")
+	}
+}

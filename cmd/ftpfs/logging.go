@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"log/syslog"
 	"os"
+	"strings"
 )
 
 // newLogger logs to -o log_file= if given, else to stderr in the
@@ -30,5 +33,32 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, func(), error) {
 	if o.debug {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
+	l := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	routeStdLog(l)
+	return l, closeFn, nil
+}
+
+// routeStdLog sends what libraries print through the standard log package
+// into l. go-fuse logs there, several times per large read on this kernel
+// ("trySplice: splice: want 1052688 bytes, max pipe size 1048576"), which
+// is noise to a user: such lines are kept for -o debug. A panic that
+// go-fuse recovered from in a FUSE handler stays an error.
+func routeStdLog(l *slog.Logger) {
+	stdlog.SetFlags(0)
+	stdlog.SetPrefix("")
+	stdlog.SetOutput(stdLogWriter{l})
+}
+
+// stdLogWriter turns each write of the standard logger (one message) into
+// one slog record.
+type stdLogWriter struct{ l *slog.Logger }
+
+func (w stdLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	level := slog.LevelDebug
+	if strings.HasPrefix(msg, "panic") {
+		level = slog.LevelError
+	}
+	w.l.Log(context.Background(), level, msg, "from", "library")
+	return len(p), nil
 }

@@ -43,9 +43,10 @@ wait:
 			if n := srv.SaveAll(context.Background()); n > 0 {
 				status = 1
 			}
-			log.Warn("unmount failed; detaching lazily", "err", err)
+			// fusermount3's message ends in newlines (a literal \n in the log).
+			log.Warn("unmount failed; detaching lazily", "err", oneLine(err.Error()))
 			if err := lazyUnmount(o.mountpoint); err != nil {
-				log.Error("lazy unmount failed", "err", err)
+				log.Error("lazy unmount failed", "err", oneLine(err.Error()))
 				status = 1
 			}
 		}
