@@ -208,9 +208,14 @@ func (b *lockedBuffer) String() string {
 }
 
 // Run runs a command with a deadline and returns its combined output,
-// failing the test if it fails.
+// failing the test if it fails. A command that is not installed (rsync on
+// a minimal machine) skips the test, naming it: the test checks ftpfs, not
+// the machine.
 func Run(t testing.TB, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s is not installed (scripts/install-deps installs what the tests use): %v", name, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
