@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftpfs/ftpfs/scripts/testserver"
+	"github.com/ftpfs/ftpfs/internal/testserver"
 )
 
 // transcript collects the debug log of a pool, to count commands.

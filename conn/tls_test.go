@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ftpfs/ftpfs/scripts/testserver"
+	"github.com/ftpfs/ftpfs/internal/testserver"
 )
 
 // tlsPool serves a directory over FTPS (explicit or implicit) and returns

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,8 +104,18 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("--help: exit %d\n%s", code, out)
 	}
 	code, out = runFtpfs(t, nil, "--version")
-	if code != 0 || !strings.HasPrefix(out, "ftpfs ") || !strings.Contains(out, "go1") {
-		t.Errorf("--version: exit %d: %s", code, out)
+	if code != 0 || !strings.HasPrefix(out, "ftpfs ") || !strings.HasSuffix(out, " "+runtime.Version()+"\n") {
+		t.Errorf("--version: exit %d: %q; want ftpfs, a version and %s", code, out, runtime.Version())
+	}
+	// The binary names the commit it was built from, when Go recorded one.
+	if info, err := exec.Command("go", "version", "-m", Binary(t)).Output(); err == nil {
+		for _, line := range strings.Split(string(info), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], "vcs.revision=") {
+				if rev := strings.TrimPrefix(f[1], "vcs.revision="); !strings.Contains(out, rev) {
+					t.Errorf("--version %q does not name the revision %s", out, rev)
+				}
+			}
+		}
 	}
 }
 
@@ -182,5 +193,87 @@ func TestMountpointChecks(t *testing.T) {
 	m := MountServer(t, srv)
 	if code, out := runFtpfs(t, env, "-f", "127.0.0.1:", m.Dir, "-o", opts); code == 0 || !strings.Contains(out, "already mounted") {
 		t.Errorf("mounted mountpoint: exit %d, %q", code, out)
+	}
+}
+
+// TestNoPasswordSaysSo: a user with no password anywhere and no terminal
+// is refused at once, before any login, with where a password can come
+// from; not an empty PASS and the server's 530 seconds later.
+func TestNoPasswordSaysSo(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	mnt := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), "-f", "127.0.0.1:", mnt, "-o",
+		"port="+strconv.Itoa(srv.Port)+",user="+srv.User)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal to prompt on
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err == nil || !strings.Contains(string(out), "no password for "+srv.User+"@127.0.0.1") ||
+		!strings.Contains(string(out), "FTPFS_PASSWORD") || strings.Contains(string(out), "530") {
+		t.Errorf("no password: %v, %q", err, out)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %v to say so", took)
+	}
+	if IsMounted(mnt) {
+		t.Error("mounted without a password")
+		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+	}
+}
+
+// TestDeadMountAfterKill: after kill -9 of ftpfs its mount point answers
+// ENOTCONN; the next mount there must say that a dead FUSE mount is in the
+// way and how to remove it, not that something is mounted.
+func TestDeadMountAfterKill(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	m := MountServer(t, srv)
+	if _, err := os.Stat(m.Dir); err != nil { // the kernel now has the root's attributes
+		t.Fatal(err)
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+	defer func() { _ = syscall.Unmount(m.Dir, syscall.MNT_DETACH) }()
+	code, out := runFtpfs(t, []string{"FTPFS_PASSWORD=" + srv.Password}, "-f", "127.0.0.1:", m.Dir,
+		"-o", "port="+strconv.Itoa(srv.Port)+",user="+srv.User)
+	want := "mountpoint " + m.Dir + ": a dead FUSE mount is still there; remove it with fusermount3 -u " + m.Dir
+	if code == 0 || !strings.Contains(out, want) {
+		t.Errorf("mount over a dead mount: exit %d, %q; want %q", code, out, want)
+	}
+}
+
+// TestBusyUnmountWarning: SIGTERM while a directory of the mount is open
+// detaches it lazily, and the warning that says so is one readable line
+// (fusermount3's message used to show as a literal \n).
+func TestBusyUnmountWarning(t *testing.T) {
+	srv := StartInProcess(t, KindInProcess, t.TempDir())
+	m := MountServer(t, srv)
+	busy, err := os.Open(m.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ftpfs did not exit on SIGTERM with the mount busy")
+	}
+	var warning string
+	for _, line := range strings.Split(m.Log(), "\n") {
+		if strings.Contains(line, "detaching lazily") {
+			warning = line
+		}
+	}
+	if warning == "" {
+		t.Fatalf("no lazy-detach warning:\n%s", m.Log())
+	}
+	if strings.Contains(warning, `\n`) {
+		t.Errorf("the warning shows a literal \\n: %s", warning)
+	}
+	if IsMounted(m.Dir) {
+		t.Error("still mounted after the lazy detach")
 	}
 }

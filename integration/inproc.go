@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ftpfs/ftpfs/scripts/testserver"
+	"github.com/ftpfs/ftpfs/internal/testserver"
 )
 
 // KindInProcess is the in-process server (ftpserverlib over the local disk),

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpfs/ftpfs/internal/mountinfo"
 )
 
 // Mount is a running ftpfs process and its mount point.
@@ -186,41 +187,7 @@ func (m *Mount) Exited() bool {
 }
 
 // IsMounted reports whether dir is a mount point, from /proc/self/mountinfo.
-func IsMounted(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMount(fields[4]) == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// unescapeMount undoes the octal escapes of mountinfo (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%3o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+func IsMounted(dir string) bool { return mountinfo.IsMountPoint(dir) }
 
 // lockedBuffer collects a process's output for later reading.
 type lockedBuffer struct {
@@ -241,9 +208,14 @@ func (b *lockedBuffer) String() string {
 }
 
 // Run runs a command with a deadline and returns its combined output,
-// failing the test if it fails.
+// failing the test if it fails. A command that is not installed (rsync on
+// a minimal machine) skips the test, naming it: the test checks ftpfs, not
+// the machine.
 func Run(t testing.TB, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s is not installed (scripts/install-deps installs what the tests use): %v", name, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()

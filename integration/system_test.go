@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,6 +186,26 @@ func TestUnprivilegedUser(t *testing.T) {
 		t.Errorf("fusermount3 -u as the user: %v\n%s", err, b)
 	}
 	waitUnmounted(t, mnt)
+
+	// allow_other without user_allow_other in /etc/fuse.conf: fusermount3
+	// refuses, and ftpfs must say what to change rather than pass on
+	// "fusermount exited with code 256".
+	if conf, _ := os.ReadFile("/etc/fuse.conf"); regexp.MustCompile(`(?m)^\s*user_allow_other`).Match(conf) {
+		t.Log("/etc/fuse.conf has user_allow_other: allow_other is not refused here")
+		return
+	}
+	cmd = exec.CommandContext(ctx, bin, "-f", "127.0.0.1:", mnt, "-o",
+		fmt.Sprintf("port=%d,user=%s,cache_dir=%s/cache,allow_other", srv.Port, srv.User, home))
+	cmd.Env = []string{"FTPFS_PASSWORD=" + srv.Password, "PATH=/usr/bin:/bin", "HOME=" + home}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "add it (as root)") || !strings.Contains(string(out), "user_allow_other") {
+		t.Errorf("allow_other as a user without user_allow_other: %v, %q", err, out)
+	}
+	if IsMounted(mnt) {
+		t.Error("mounted with allow_other")
+		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+	}
 }
 
 // TestNoPasswordInProcessList mounts with the password in the URL, in the

@@ -97,3 +97,23 @@ func TestFTPSCertificateChecks(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestTLSRequiredHint: a server that requires TLS, mounted without -o tls,
+// refuses the login; the message adds that -o tls is what is missing.
+func TestTLSRequiredHint(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range []string{KindInProcess, KindVsftpd} {
+		t.Run(kind, func(t *testing.T) {
+			srv := startTLS(t, kind, "explicit", t.TempDir())
+			mnt := t.TempDir()
+			code, out := runFtpfs(t, []string{"FTPFS_PASSWORD=" + srv.Password}, "-f", "127.0.0.1:", mnt,
+				"-o", "user="+srv.User+",port="+itoa(srv.Port))
+			if code == 0 || !strings.Contains(out, "mount with -o tls") || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+				t.Errorf("TLS required, no -o tls: exit %d, %q", code, out)
+			}
+			if IsMounted(mnt) {
+				t.Error("mounted without TLS")
+			}
+		})
+	}
+}

@@ -17,7 +17,9 @@ import (
 const anonymousPassword = "ftpfs@"
 
 // credentials picks the user and password in the documented order: the URL,
-// password_file, $FTPFS_PASSWORD, ~/.netrc; anonymous otherwise.
+// password_file, $FTPFS_PASSWORD, ~/.netrc, a prompt on the terminal;
+// anonymous when no user was given. A user with no password from any of
+// them is an error.
 func credentials(o *options) (user, password string, err error) {
 	user = o.user
 	switch {
@@ -39,28 +41,46 @@ func credentials(o *options) (user, password string, err error) {
 	if user == "" || user == "anonymous" || user == "ftp" {
 		return orAnonymous(user), anonymousPassword, nil
 	}
-	return user, prompt(user, o.host), nil
+	if pw, ok := prompt(user, o.host); ok {
+		return user, pw, nil
+	}
+	return "", "", noPasswordError(user, o.host)
 }
 
-// prompt asks for the password on the terminal, without echo, when there
-// is one; otherwise the login goes ahead without a password (and the
-// server says why it fails).
-func prompt(user, host string) string {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+// noPasswordError says that no source had a password, and lists them: an
+// empty PASS would only earn a 530 from the server seconds later, which
+// hides the cause.
+func noPasswordError(user, host string) error {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return fmt.Errorf("no password for %s@%s: give it in the URL (ftp://%s:PASSWORD@%s/), "+
+		"in a file with -o password_file=PATH, in $FTPFS_PASSWORD or in ~/.netrc, "+
+		"or run ftpfs on a terminal to be asked for it", user, host, user, host)
+}
+
+// ttyPath is the terminal prompt asks on; tests point it elsewhere.
+var ttyPath = "/dev/tty"
+
+// prompt asks for the password on the terminal, without echo. It reports
+// false when there is no terminal to ask on (a service, a pipe, setsid).
+// An empty answer typed on the terminal is a password like any other.
+func prompt(user, host string) (string, bool) {
+	tty, err := os.OpenFile(ttyPath, os.O_RDWR, 0)
 	if err != nil {
-		return ""
+		return "", false
 	}
 	defer tty.Close()
 	if !term.IsTerminal(int(tty.Fd())) {
-		return ""
+		return "", false
 	}
 	fmt.Fprintf(tty, "Password for %s@%s: ", user, host)
 	pw, err := term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	if err != nil {
-		return ""
+		return "", false
 	}
-	return string(pw)
+	return string(pw), true
 }
 
 func orAnonymous(user string) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/ftpfs/ftpfs/conn"
 	"github.com/ftpfs/ftpfs/fs"
+	"github.com/ftpfs/ftpfs/internal/mountinfo"
 )
 
 // `ftpfs status MOUNTPOINT` asks a running ftpfs over a Unix socket in a
@@ -206,32 +206,20 @@ func askStatus(mnt string) (statusReport, error) {
 	return r, nil
 }
 
-// fuseOwner returns the user_id of the ftpfs mount at mnt, from the
-// mount table's super options.
+// fuseOwner returns the user who mounted the ftpfs mount at mnt, from the
+// mount table's superblock options (FUSE's user_id=).
 func fuseOwner(mnt string) (int, bool) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return 0, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 || unescapeOctal(fields[4]) != mnt {
+	for _, m := range mounts {
+		if m.Point != mnt || !strings.HasSuffix(m.FSType, "ftpfs") {
 			continue
 		}
-		sep := 6
-		for sep < len(fields) && fields[sep] != "-" {
-			sep++
-		}
-		if sep+3 >= len(fields) || !strings.HasSuffix(fields[sep+1], "ftpfs") {
-			continue
-		}
-		for _, opt := range strings.Split(fields[sep+3], ",") {
-			if v, ok := strings.CutPrefix(opt, "user_id="); ok {
-				if uid, err := strconv.Atoi(v); err == nil {
-					return uid, true
-				}
+		if v, ok := m.Option("user_id"); ok {
+			if uid, err := strconv.Atoi(v); err == nil {
+				return uid, true
 			}
 		}
 	}

@@ -59,7 +59,8 @@ Options mount(8) passes (rw, dev, suid, exec, noatime, _netdev, x-*...) are acce
 and ignored.
 
 Password, first found: the URL, password_file, $FTPFS_PASSWORD, ~/.netrc,
-a prompt on the terminal; without a user, the login is anonymous.
+a prompt on the terminal (with none of them, ftpfs says so and stops);
+without a user, the login is anonymous.
 
 Unmount with 'umount MOUNTPOINT' (root), 'fusermount3 -u MOUNTPOINT', or by
 sending SIGINT or SIGTERM to ftpfs.

@@ -13,7 +13,7 @@ import (
 	"net"
 	"os"
 
-	"github.com/ftpfs/ftpfs/scripts/testserver"
+	"github.com/ftpfs/ftpfs/internal/testserver"
 )
 
 func main() {
