@@ -367,7 +367,13 @@ func (n *fileNode) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.A
 // with cmu held.
 func (n *fileNode) uploadAttrs(p string) conn.Attrs {
 	a := n.fs.pendingAttrs(p)
-	if e := n.getEntry(); !a.HasMode && e.HasPerm && n.content != nil && n.content.onServer {
+	if a.HasMode || n.content == nil || !n.content.onServer {
+		return a
+	}
+	if o, ok := n.fs.overrides.get(p); ok && o.hasMode {
+		// Set here earlier: the server's listing may not show it.
+		a.Mode, a.HasMode = o.mode, true
+	} else if e := n.getEntry(); e.HasPerm {
 		a.Mode, a.HasMode = uint32(e.Perm.Perm())|specialBits(e.Perm), true
 	}
 	return a
