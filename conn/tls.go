@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/textproto"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -91,16 +92,22 @@ func startTLS(ctx context.Context, nc net.Conn, tc *tls.Config, timeout time.Dur
 func readRecorded(tr *textproto.Reader, buf *bytes.Buffer, expect int) (int, string, error) {
 	code, msg, err := tr.ReadResponse(expect)
 	if code != 0 {
-		lines := bytes.Split([]byte(msg), []byte("\n"))
-		for i, l := range lines {
-			sep := "-"
-			if i == len(lines)-1 {
-				sep = " "
-			}
-			fmt.Fprintf(buf, "%03d%s%s\r\n", code, sep, l)
-		}
+		writeReply(buf, code, msg)
 	}
 	return code, msg, err
+}
+
+// writeReply renders a reply as a server sends it, every line but the
+// last with a hyphen after the code.
+func writeReply(buf *bytes.Buffer, code int, msg string) {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		fmt.Fprintf(buf, "%03d%s%s\r\n", code, sep, l)
+	}
 }
 
 // replayConn yields pending before reading from Conn.
