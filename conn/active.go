@@ -55,12 +55,13 @@ func (s *Session) activeData(x *rawExchange) (*dataConn, error) {
 	return s.data, nil
 }
 
-// listenActive listens on the source address, else on the local address
-// of the control connection: the interface the server is reachable from.
+// listenActive listens on the local address of the control connection:
+// the interface the server is reachable from, and the source address when
+// one is set, since the control connection is bound to it.
 func (s *Session) listenActive() (net.Listener, error) {
-	host := s.cfg.SourceAddr
-	if host == "" {
-		host, _, _ = net.SplitHostPort(s.ctl.LocalAddr().String())
+	host, _, err := net.SplitHostPort(s.ctl.LocalAddr().String())
+	if err != nil {
+		return nil, err
 	}
 	return net.Listen("tcp", net.JoinHostPort(host, "0"))
 }
