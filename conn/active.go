@@ -116,15 +116,25 @@ func (s *Session) portError(op string, ip net.IP, port int, err error) error {
 	return e
 }
 
-// explain adds to a failed transfer in active mode what a user can do:
-// 425 is the server saying it could not connect to us.
+// explain adds to a failed transfer what a user can do about the options
+// behind it: in active mode, 425 is the server saying it could not connect
+// to us; with clear data connections, 522 (vsftpd's "Data connections must
+// be encrypted"), 534 or ftpserverlib's "421 ... TLS is required" is the
+// server refusing them.
 func (s *Session) explain(err error) error {
 	var e *Error
-	if !s.cfg.Active || !errors.As(err, &e) || e.Code != 425 || strings.Contains(e.Msg, "passive") {
+	if !errors.As(err, &e) || strings.Contains(e.Msg, " -o ") {
 		return err
 	}
 	c := *e
-	c.Msg += " (active mode: the server could not connect to ftpfs's data port; a firewall or NAT may block it: use passive mode, without -o active, or announce a reachable address with -o active=ADDR)"
+	switch {
+	case s.cfg.Active && e.Code == 425:
+		c.Msg += " (active mode: the server could not connect to ftpfs's data port; a firewall or NAT may block it: use passive mode, without -o active, or announce a reachable address with -o active=ADDR)"
+	case s.cfg.ClearData && (e.Code == 522 || e.Code == 534 || e.Code == 421 && strings.Contains(e.Msg, "TLS")):
+		c.Msg += " (the server requires protected data connections: drop -o tls_data=clear)"
+	default:
+		return err
+	}
 	return &c
 }
 

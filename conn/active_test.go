@@ -166,8 +166,7 @@ func TestActiveAddressRefused(t *testing.T) {
 func TestActiveUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f := startFake(t, nil)
-	f.noConnect = true
+	f := startFake(t, nil, func(f *fakeFTP) { f.noConnect = true })
 	p, err := Open(ctx, Config{Host: "127.0.0.1", Port: f.port(), User: "u", Password: "p",
 		Active: true, Timeout: time.Second, RetryTimeout: time.Second})
 	if err != nil {

@@ -2,7 +2,9 @@ package conn
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -21,6 +23,12 @@ type fakeFTP struct {
 	replies map[string]string // verb -> reply line(s), without the final CRLF
 	// noConnect: answer a transfer with 150 and never connect back.
 	noConnect bool
+	// tls, when set, serves implicit FTPS: TLS from the first byte, on
+	// data connections after PROT P, and CCC ends it on the control
+	// connection (RFC 4217 section 12.3).
+	tls *tls.Config
+	// cleared records the commands received in clear after CCC.
+	cleared []string
 
 	mu   sync.Mutex
 	cmds []string // every command received, in order
@@ -29,13 +37,18 @@ type fakeFTP struct {
 
 const fakeContent = "hello from the fake server\n"
 
-func startFake(t *testing.T, replies map[string]string) *fakeFTP {
+// startFake serves until the test ends; setup, if given, configures the
+// server before it starts.
+func startFake(t *testing.T, replies map[string]string, setup ...func(*fakeFTP)) *fakeFTP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeFTP{t: t, ln: ln, replies: replies}
+	for _, fn := range setup {
+		fn(f)
+	}
 	f.wg.Add(1)
 	go f.serve()
 	t.Cleanup(func() { ln.Close(); f.wg.Wait() })
@@ -75,10 +88,14 @@ func (f *fakeFTP) sent(verb string) []string {
 
 func (f *fakeFTP) session(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if f.tls != nil {
+		c = tls.Server(byteConn{c}, f.tls)
+	}
 	r := bufio.NewReader(c)
 	say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
 	say("220 fake")
 	var dataAddr string
+	protected, clear := false, false
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -87,6 +104,9 @@ func (f *fakeFTP) session(c net.Conn) {
 		line = strings.TrimRight(line, "\r\n")
 		f.mu.Lock()
 		f.cmds = append(f.cmds, line)
+		if clear {
+			f.cleared = append(f.cleared, line)
+		}
 		f.mu.Unlock()
 		verb, arg, _ := strings.Cut(line, " ")
 		if rep, ok := f.replies[verb]; ok {
@@ -94,6 +114,29 @@ func (f *fakeFTP) session(c net.Conn) {
 			continue
 		}
 		switch verb {
+		case "PBSZ":
+			say("200 PBSZ=0")
+		case "PROT":
+			protected = arg == "P"
+			say("200 PROT ok")
+		case "CCC":
+			tc, ok := c.(*tls.Conn)
+			if !ok {
+				say("533 CCC on a clear connection")
+				continue
+			}
+			say("200 Clearing control channel protection")
+			// Both sides send close_notify; the client's ends our reads.
+			if err := tc.CloseWrite(); err != nil {
+				return
+			}
+			if _, err := io.Copy(io.Discard, tc); err != nil {
+				return
+			}
+			c, clear = tc.NetConn().(byteConn).Conn, true
+			// crypto/tls left a write deadline in the past.
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			r = bufio.NewReader(c)
 		case "USER":
 			say("331 password please")
 		case "PASS", "ACCT":
@@ -128,6 +171,9 @@ func (f *fakeFTP) session(c net.Conn) {
 				say("425 cannot connect")
 				continue
 			}
+			if protected {
+				d = tls.Server(d, f.tls)
+			}
 			_, _ = d.Write([]byte(body))
 			d.Close()
 			dataAddr = ""
@@ -145,4 +191,15 @@ func (f *fakeFTP) session(c net.Conn) {
 			say("502 not implemented")
 		}
 	}
+}
+
+// byteConn reads one byte at a time, so that crypto/tls, which otherwise
+// reads ahead, consumes no clear byte after the client's close_notify.
+type byteConn struct{ net.Conn }
+
+func (b byteConn) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1]
+	}
+	return b.Conn.Read(p)
 }

@@ -150,6 +150,12 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 			_ = c.Quit()
 			return nil, err
 		}
+		if cfg.CCC {
+			if err := s.clearControl(); err != nil {
+				_ = s.ctl.Close()
+				return nil, err
+			}
+		}
 	}
 	s.lastUsed = time.Now()
 	return s, nil
@@ -264,13 +270,22 @@ func (s *Session) dialData(addr string) (net.Conn, error) {
 }
 
 // protectData asks for protected data connections (RFC 4217: PBSZ 0, then
-// PROT P), which the library does only for TLS it set up itself.
+// PROT P), which the library does only for TLS it set up itself; with
+// ClearData, for clear ones (PROT C, RFC 4217 section 9).
 func (s *Session) protectData() error {
 	if _, _, err := s.raw(2, "PBSZ 0"); err != nil {
 		return wrapErr("pbsz", "", err)
 	}
-	if _, _, err := s.raw(2, "PROT P"); err != nil {
-		return wrapErr("prot", "", err)
+	level := "P"
+	if s.cfg.ClearData {
+		level = "C"
+	}
+	if _, _, err := s.raw(2, "PROT %s", level); err != nil {
+		e := wrapErr("prot", level, err)
+		if fe, ok := e.(*Error); ok && s.cfg.ClearData && fe.Code != 0 {
+			fe.Msg += " (the server refuses clear data connections: drop -o tls_data=clear)"
+		}
+		return e
 	}
 	return nil
 }

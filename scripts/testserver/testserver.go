@@ -27,6 +27,9 @@ type Config struct {
 	// byte.
 	TLS      *tls.Config
 	Implicit bool
+	// TLSOptional lets explicit FTPS clients keep data connections (or
+	// the whole session) in clear.
+	TLSOptional bool
 	// PasvLo and PasvHi, when set, are the passive port range.
 	PasvLo, PasvHi int
 	// Connected, when set, is told each client's address as it connects,
@@ -51,7 +54,7 @@ func Start(ln net.Listener, cfg Config) (*ftpserver.FtpServer, error) {
 		// ftpserverlib wraps only a listener it makes itself.
 		d.settings.Listener = tls.NewListener(ln, cfg.TLS)
 		d.settings.TLSRequired = ftpserver.ImplicitEncryption
-	case cfg.TLS != nil:
+	case cfg.TLS != nil && !cfg.TLSOptional:
 		d.settings.TLSRequired = ftpserver.MandatoryEncryption
 	}
 	srv := ftpserver.NewFtpServer(d)
