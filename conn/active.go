@@ -100,20 +100,25 @@ func (s *Session) announce(x *rawExchange, ip net.IP, port int) error {
 }
 
 // portError explains a refused EPRT or PORT: most servers take only their
-// client's own address, so a different -o active=ADDR is refused.
+// client's own address, so a different -o active=ADDR is refused. The
+// reply goes into the message and Code stays 0: a refused data port is
+// the whole mount's configuration, not one command the server lacks
+// (500 would read as ENOTSUP, logged only when debugging), so it is an
+// I/O error that fs logs as a warning.
 func (s *Session) portError(op string, ip net.IP, port int, err error) error {
 	if err == nil {
 		return nil
 	}
-	e, ok := wrapErr(op, net.JoinHostPort(ip.String(), strconv.Itoa(port)), err).(*Error)
-	if ok && e.Code != 0 {
-		e.Msg += " (active mode: the server refused to connect there"
-		if s.cfg.ActiveAddr != "" {
-			e.Msg += "; many servers connect only to the client's own address: check -o active=" + s.cfg.ActiveAddr
-		}
-		e.Msg += "; or use passive mode, without -o active)"
+	addr := net.JoinHostPort(ip.String(), strconv.Itoa(port))
+	var tp *textproto.Error
+	if !errors.As(err, &tp) {
+		return wrapErr(op, addr, err)
 	}
-	return e
+	msg := fmt.Sprintf("%d %s (active mode: the server refused to connect there", tp.Code, oneLine(tp.Msg))
+	if s.cfg.ActiveAddr != "" {
+		msg += "; many servers connect only to the client's own address: check -o active=" + s.cfg.ActiveAddr
+	}
+	return &Error{Op: op, Path: addr, Msg: msg + "; or use passive mode, without -o active)", Err: err}
 }
 
 // explain adds to a failed transfer what a user can do about the options
