@@ -58,7 +58,7 @@ func TestFTPSClearDataRefused(t *testing.T) {
 	RequireFUSE(t)
 	t.Run("proftpd", func(t *testing.T) {
 		srv := startTLS(t, KindProFTPd, "explicit", t.TempDir())
-		mnt := t.TempDir()
+		mnt := refusedMountpoint(t)
 		code, out := runFtpfs(t, []string{"FTPFS_PASSWORD=" + srv.Password}, "-f", "127.0.0.1:", mnt,
 			"-o", "tls,tls_data=clear,cafile="+srv.CAFile+",user="+srv.User+",port="+itoa(srv.Port))
 		out = strings.TrimSpace(out)
@@ -111,7 +111,7 @@ func TestFTPSCCC(t *testing.T) {
 func TestFTPSCCCRefused(t *testing.T) {
 	RequireFUSE(t)
 	srv := startTLS(t, KindVsftpd, "explicit", t.TempDir())
-	mnt := t.TempDir()
+	mnt := refusedMountpoint(t)
 	code, out := runFtpfs(t, []string{"FTPFS_PASSWORD=" + srv.Password}, "-f", "127.0.0.1:", mnt,
 		"-o", "tls,tls_ccc,cafile="+srv.CAFile+",user="+srv.User+",port="+itoa(srv.Port))
 	out = strings.TrimSpace(out)
@@ -133,4 +133,17 @@ func waitLog(m *Mount, s string) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
+}
+
+// refusedMountpoint is a mount point for a mount expected to fail; should
+// it succeed, ftpfs (killed when runFtpfs times out) would leave it
+// mounted, so cleanup detaches it.
+func refusedMountpoint(t *testing.T) string {
+	mnt := t.TempDir()
+	t.Cleanup(func() {
+		if IsMounted(mnt) {
+			Run(t, 10*time.Second, "umount", "-l", mnt)
+		}
+	})
+	return mnt
 }
