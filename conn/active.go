@@ -25,14 +25,14 @@ type portState struct {
 }
 
 // errActiveUnreachable marks an active data connection the server never
-// made. It is not transient: a firewall that blocks one connection blocks
-// the next.
+// made. It is not transient (the accept timeout is kept only as text): a
+// firewall that blocks one connection blocks the next, and retrying would
+// only delay the advice to use passive mode.
 var errActiveUnreachable = errors.New("the server did not connect back")
 
 // activeData listens for one data connection and announces it with EPRT
-// or PORT in the exchange x. The returned
-// connection accepts the server's connection at its first use, within the
-// session's timeout.
+// or PORT in the exchange x. The returned connection accepts the server's
+// connection at its first use, within the session's timeout.
 func (s *Session) activeData(x *rawExchange) (*dataConn, error) {
 	ln, err := s.listenActive()
 	if err != nil {
@@ -176,8 +176,8 @@ func (s *Session) activeStandIn(verb string) ([]byte, error) {
 
 // acceptConn is an active data connection: a listener until its first use
 // accepts the server's connection. Over FTPS ftpfs stays the TLS client on
-// it (RFC 4217 section 7 leaves the TLS roles as on the control
-// connection), resuming the control connection's session.
+// it (RFC 4217: the FTP client is the TLS client on every data connection,
+// whichever side connects), resuming the control connection's session.
 type acceptConn struct {
 	ln      net.Listener
 	timeout time.Duration
@@ -208,7 +208,7 @@ func (a *acceptConn) accept() (net.Conn, error) {
 					a.err = err
 					return
 				}
-				a.err = &Error{Op: "active", Path: a.addr, Err: errors.Join(errActiveUnreachable, err),
+				a.err = &Error{Op: "active", Path: a.addr, Err: fmt.Errorf("%w: %v", errActiveUnreachable, err),
 					Msg: fmt.Sprintf("the server did not connect to %s within %s; a firewall or NAT may block it: use passive mode, without -o active, or announce a reachable address with -o active=ADDR", a.addr, a.timeout)}
 				return
 			}

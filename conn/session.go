@@ -57,7 +57,8 @@ type Config struct {
 	// (reply 332, RFC 959 section 4.1.1).
 	Account string
 	// ClearData, under TLS, leaves data connections unprotected (PROT C,
-	// RFC 4217 section 9): only the control connection is encrypted.
+	// RFC 2228's PROT as RFC 4217 uses it): only the control connection is
+	// encrypted.
 	ClearData bool
 	// CCC, under TLS, returns the control connection to clear text after
 	// the login (RFC 4217 section 12.3), so that a NAT firewall can read
@@ -271,7 +272,7 @@ func (s *Session) dialData(addr string) (net.Conn, error) {
 
 // protectData asks for protected data connections (RFC 4217: PBSZ 0, then
 // PROT P), which the library does only for TLS it set up itself; with
-// ClearData, for clear ones (PROT C, RFC 4217 section 9).
+// ClearData, for clear ones (PROT C).
 func (s *Session) protectData() error {
 	if _, _, err := s.raw(2, "PBSZ 0"); err != nil {
 		return wrapErr("pbsz", "", err)
