@@ -260,3 +260,57 @@ func TestActiveTLSResumes(t *testing.T) {
 		t.Error("the active data connection did not resume the TLS session")
 	}
 }
+
+// TestActiveAcceptsOnlyTheServer: a connection to the data port from
+// another address than the server's is dropped, and the server's taken.
+func TestActiveAcceptsOnlyTheServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &acceptConn{ln: ln, timeout: 5 * time.Second, peer: net.ParseIP("127.0.0.2"), addr: ln.Addr().String()}
+	defer a.Close()
+	dial := func(from, msg string) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte(msg))
+	}
+	dial("127.0.0.3", "intruder")
+	go dial("127.0.0.2", "server")
+	buf := make([]byte, 16)
+	n, err := a.Read(buf)
+	if err != nil || string(buf[:n]) != "server" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
+
+// TestActiveIPv6 announces an IPv6 data port, which only EPRT can carry
+// (RFC 2428 section 2, address family 2).
+func TestActiveIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	root := t.TempDir()
+	srv, err := testserver.Start(ln, testserver.Config{Root: root, User: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop() }()
+	tr := &transcript{}
+	p, err := Open(context.Background(), Config{Host: "::1", Port: ln.Addr().(*net.TCPAddr).Port, User: "u", Password: "p",
+		Active: true, Timeout: 10 * time.Second, Logger: logTo(tr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	roundTrip(t, p, root)
+	if !strings.Contains(tr.text(), `cmd="EPRT |2|::1|`) {
+		t.Errorf("no IPv6 EPRT in the transcript:\n%s", tr.text())
+	}
+}
