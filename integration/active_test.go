@@ -64,6 +64,26 @@ func TestActive(t *testing.T) {
 	}
 }
 
+// TestActivePORTFallback: pyftpdlib made to refuse EPRT gets PORT, learned
+// once per mount and said once in the log.
+func TestActivePORTFallback(t *testing.T) {
+	RequireFUSE(t)
+	srv := StartServer(t, KindPyftpdlib, t.TempDir(), WithRefused("EPRT"))
+	log := activeRoundTrip(t, srv)
+	// Two mounts: each learns once (sessions that start a transfer at
+	// the same moment may both try EPRT first).
+	eprt, port := strings.Count(log, `cmd="EPRT `), strings.Count(log, `cmd="PORT `)
+	if eprt < 2 || eprt >= port {
+		t.Errorf("EPRT sent %d times and PORT %d over two mounts: EPRT was not learned", eprt, port)
+	}
+	if n := strings.Count(log, "refused EPRT"); n != 2 {
+		t.Errorf("the fallback logged %d times over two mounts, want 2", n)
+	}
+	if !strings.Contains(log, `cmd="PORT 127,0,0,1,`) {
+		t.Errorf("no PORT in the transcript:\n%s", tail(log, 30))
+	}
+}
+
 // TestActiveFTPS: in active mode over FTPS ftpfs accepts the data
 // connection and stays its TLS client, resuming the control connection's
 // session (vsftpd and proftpd require it).
