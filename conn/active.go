@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jlaffaye/ftp"
 )
 
 // Active mode (RFC 959 section 3.2, PORT; RFC 2428 section 2, EPRT): for
@@ -133,7 +135,7 @@ func (s *Session) explain(err error) error {
 	}
 	c := *e
 	switch {
-	case s.cfg.Active && e.Code == 425:
+	case s.cfg.Active && e.Code == ftp.StatusCanNotOpenDataConnection:
 		c.Msg += " (active mode: the server could not connect to ftpfs's data port; a firewall or NAT may block it: use passive mode, without -o active, or announce a reachable address with -o active=ADDR)"
 	case s.cfg.ClearData && (e.Code == 522 || e.Code == 534 || e.Code == 421 && strings.Contains(e.Msg, "TLS")):
 		c.Msg += " (the server requires protected data connections: drop -o tls_data=clear)"

@@ -185,7 +185,7 @@ func (s *Session) standIn(line string) (reply []byte, handled bool, err error) {
 func (s *Session) login(password string) ([]byte, error) {
 	x := s.exchange()
 	code, msg, err := x.cmd(0, "PASS %s", password)
-	if err == nil && code == ftp.StatusUserOK+1 { // 332 Need account for login
+	if err == nil && code == ftp.StatusLoginNeedAccount {
 		code, msg, err = x.cmd(0, "ACCT %s", s.cfg.Account)
 	}
 	if derr := x.done(); err == nil {
@@ -299,7 +299,7 @@ func loginError(user string, err error) error {
 		// jlaffaye/ftp returns a bare message when USER is refused.
 		e.Code = ftp.StatusNotLoggedIn
 	}
-	if e.Code == 332 {
+	if e.Code == ftp.StatusLoginNeedAccount {
 		e.Msg += " (the server asks for an account: give it with -o account=ACCT)"
 	}
 	return e
