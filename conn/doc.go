@@ -1,6 +1,7 @@
-// Package conn is the FTP side of ftpfs: dialing (with timeouts and, later,
-// TLS), a pool of logged-in control connections, listing parsers for MLSD and
-// the LIST dialects, server quirks, and the one place where FTP replies become
+// Package conn is the FTP side of ftpfs: dialing (with timeouts, TLS, a
+// source address), data connections in passive or active mode, a pool of
+// logged-in control connections, listing parsers for MLSD and the LIST
+// dialects, server quirks, and the one place where FTP replies become
 // errors.
 //
 // It is built on github.com/jlaffaye/ftp and must not import FUSE packages.

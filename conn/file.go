@@ -183,7 +183,7 @@ func (f *File) openStream(ctx context.Context, off int64) error {
 	}
 	resp, err := s.c.RetrFrom(f.path, uint64(off))
 	if err != nil {
-		err = wrapErr("retr", f.path, err)
+		err = s.explain(wrapErr("retr", f.path, err))
 		f.p.put(s, err)
 		return err
 	}

@@ -75,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 		}
 		cfg.tls = tc
 	}
+	cfg.port = &portState{}
 	p := &Pool{cfg: cfg, cc: cc, tokens: make(chan struct{}, cfg.Connections), files: map[*File]struct{}{}}
 	s, err := dial(ctx, &p.cfg, p.q, &p.cmds)
 	if err != nil {
@@ -236,7 +237,7 @@ func (p *Pool) attempt(ctx context.Context, once bool, op, path string, fn func(
 	for {
 		s, err := p.get(ctx)
 		if err == nil {
-			err = wrapErr(op, path, fn(s))
+			err = s.explain(wrapErr(op, path, fn(s)))
 			p.put(s, err)
 			p.health.note(err)
 			if once {

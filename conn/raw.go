@@ -105,8 +105,12 @@ func (x *rawExchange) transfer(command string, w io.Writer) error {
 	return err
 }
 
-// openData asks for a data port and connects to it.
+// openData asks for a data port and connects to it, or in active mode
+// listens and announces its port.
 func (x *rawExchange) openData() (*dataConn, error) {
+	if x.s.cfg.Active {
+		return x.s.activeData(x)
+	}
 	addr, err := x.passive()
 	if err != nil {
 		return nil, err

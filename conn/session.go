@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,8 +47,30 @@ type Config struct {
 	// do, instead of under a temporary name renamed over it when whole
 	// (for servers where a temporary name is unwelcome).
 	DirectUpload bool
+	// Active selects active mode: the server connects to ftpfs for each
+	// data connection (RFC 959 PORT, RFC 2428 EPRT) instead of ftpfs to
+	// the server. ActiveAddr, if set, is the IP address announced instead
+	// of the control connection's local one (a NAT's public address).
+	Active     bool
+	ActiveAddr string
+	// SourceAddr is the local IP address the control and data connections
+	// (and the active mode listener) are bound to; empty lets the system
+	// choose.
+	SourceAddr string
+	// Account is sent with ACCT when the server asks for one after PASS
+	// (reply 332, RFC 959 section 4.1.1).
+	Account string
+	// ClearData, under TLS, leaves data connections unprotected (PROT C,
+	// RFC 2228's PROT as RFC 4217 uses it): only the control connection is
+	// encrypted.
+	ClearData bool
+	// CCC, under TLS, returns the control connection to clear text after
+	// the login (RFC 4217 section 12.3), so that a NAT firewall can read
+	// the data port commands.
+	CCC bool
 
-	tls *tls.Config // built by Open from the fields above
+	tls  *tls.Config // built by Open from the fields above
+	port *portState  // built by Open: what the sessions learned about active mode
 }
 
 // Defaults for the zero values of Config.
@@ -74,6 +98,10 @@ type Session struct {
 	broken   bool // a network error left the session in an unknown state
 	timeout  time.Duration
 	tls      *tls.Config // this session's, with its own session cache; nil without TLS
+	cfg      *Config
+	// pendingData is the active mode data connection announced for the
+	// library's next transfer (see standIn).
+	pendingData *dataConn
 }
 
 var sessionIDs atomic.Int64
@@ -86,7 +114,7 @@ var sessionIDs atomic.Int64
 // session cache per session, so that data connections resume the control
 // connection's TLS session.
 func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Session, error) {
-	s := &Session{id: sessionIDs.Add(1), timeout: cfg.Timeout}
+	s := &Session{id: sessionIDs.Add(1), timeout: cfg.Timeout, cfg: cfg}
 	log := cfg.Logger.With("session", s.id)
 	if cfg.tls != nil {
 		s.tls = sessionTLS(cfg.tls)
@@ -102,6 +130,7 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 			return nil, err
 		}
 		s.ctl = newCtlConn(nc, cfg.Timeout, log, cmds)
+		s.ctl.standIn = s.standIn
 		return s.ctl, nil
 	}
 	c, err := ftp.Dial(cfg.addr(), ftp.DialWithDialFunc(dialFn), ftp.DialWithForceListHidden(q.listHidden),
@@ -126,15 +155,58 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 			_ = c.Quit()
 			return nil, err
 		}
+		if cfg.CCC {
+			if err := s.clearControl(); err != nil {
+				_ = s.ctl.Close()
+				return nil, err
+			}
+		}
 	}
 	s.lastUsed = time.Now()
 	return s, nil
 }
 
+// standIn runs, in the library's place, the exchanges the library cannot:
+// active mode's data port (see activeStandIn) and a login that asks for an
+// account. It returns the reply the library is given, or handled false to
+// let the line through.
+func (s *Session) standIn(line string) (reply []byte, handled bool, err error) {
+	verb, arg, _ := strings.Cut(line, " ")
+	switch {
+	case s.cfg.Active && (verb == "EPSV" || verb == "PASV"):
+		reply, err = s.activeStandIn(verb)
+		return reply, true, err
+	case s.cfg.Account != "" && verb == "PASS":
+		reply, err = s.login(arg)
+		return reply, true, err
+	}
+	return nil, false, nil
+}
+
+// login sends PASS and, when the server asks for an account with 332,
+// ACCT (RFC 959 section 4.1.1), which jlaffaye/ftp's Login does not do.
+// The library is given the last reply, as if PASS had earned it.
+func (s *Session) login(password string) ([]byte, error) {
+	x := s.exchange()
+	code, msg, err := x.cmd(0, "PASS %s", password)
+	if err == nil && code == ftp.StatusLoginNeedAccount {
+		code, msg, err = x.cmd(0, "ACCT %s", s.cfg.Account)
+	}
+	if derr := x.done(); err == nil {
+		err = derr
+	}
+	if err != nil {
+		s.broken = true
+		return nil, err
+	}
+	var b bytes.Buffer
+	writeReply(&b, code, msg)
+	return b.Bytes(), nil
+}
+
 // dialControl opens the control connection, with TLS as mode says.
 func (s *Session) dialControl(ctx context.Context, mode TLSMode, addr string, log *slog.Logger) (net.Conn, error) {
-	dialer := &net.Dialer{Timeout: s.timeout}
-	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	nc, err := s.dialer().DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -161,16 +233,39 @@ func (s *Session) dialControl(ctx context.Context, mode TLSMode, addr string, lo
 	return nc, nil
 }
 
+// dialer dials from the source address, if one is set.
+func (s *Session) dialer() *net.Dialer {
+	d := &net.Dialer{Timeout: s.timeout}
+	if ip := net.ParseIP(s.cfg.SourceAddr); ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	return d
+}
+
+// dataTLS is the TLS configuration of data connections: nil without TLS
+// or with clear data connections (PROT C).
+func (s *Session) dataTLS() *tls.Config {
+	if s.cfg.ClearData {
+		return nil
+	}
+	return s.tls
+}
+
 // dialData opens a data connection. Under TLS the handshake waits for the
 // first read or write: servers start TLS on a data connection only after
-// the command that uses it, which is sent after the dial.
+// the command that uses it, which is sent after the dial. In active mode
+// it hands over the connection standIn announced.
 func (s *Session) dialData(addr string) (net.Conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, s.timeout)
+	if d := s.pendingData; d != nil {
+		s.pendingData = nil
+		return d, nil
+	}
+	nc, err := s.dialer().Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	if s.tls != nil {
-		nc = tls.Client(nc, s.tls)
+	if tc := s.dataTLS(); tc != nil {
+		nc = tls.Client(nc, tc)
 	}
 	s.data = &dataConn{Conn: nc, timeout: s.timeout}
 	if s.sink != nil {
@@ -180,13 +275,22 @@ func (s *Session) dialData(addr string) (net.Conn, error) {
 }
 
 // protectData asks for protected data connections (RFC 4217: PBSZ 0, then
-// PROT P), which the library does only for TLS it set up itself.
+// PROT P), which the library does only for TLS it set up itself; with
+// ClearData, for clear ones (PROT C).
 func (s *Session) protectData() error {
 	if _, _, err := s.raw(2, "PBSZ 0"); err != nil {
 		return wrapErr("pbsz", "", err)
 	}
-	if _, _, err := s.raw(2, "PROT P"); err != nil {
-		return wrapErr("prot", "", err)
+	level := "P"
+	if s.cfg.ClearData {
+		level = "C"
+	}
+	if _, _, err := s.raw(2, "PROT %s", level); err != nil {
+		e := wrapErr("prot", level, err)
+		if fe, ok := e.(*Error); ok && s.cfg.ClearData && fe.Code != 0 {
+			fe.Msg += " (the server refuses clear data connections: drop -o tls_data=clear)"
+		}
+		return e
 	}
 	return nil
 }
@@ -198,6 +302,9 @@ func loginError(user string, err error) error {
 	if e.Code == 0 && !isNetErr(err) {
 		// jlaffaye/ftp returns a bare message when USER is refused.
 		e.Code = ftp.StatusNotLoggedIn
+	}
+	if e.Code == ftp.StatusLoginNeedAccount {
+		e.Msg += " (the server asks for an account: give it with -o account=ACCT)"
 	}
 	return e
 }

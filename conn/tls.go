@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -91,16 +93,22 @@ func startTLS(ctx context.Context, nc net.Conn, tc *tls.Config, timeout time.Dur
 func readRecorded(tr *textproto.Reader, buf *bytes.Buffer, expect int) (int, string, error) {
 	code, msg, err := tr.ReadResponse(expect)
 	if code != 0 {
-		lines := bytes.Split([]byte(msg), []byte("\n"))
-		for i, l := range lines {
-			sep := "-"
-			if i == len(lines)-1 {
-				sep = " "
-			}
-			fmt.Fprintf(buf, "%03d%s%s\r\n", code, sep, l)
-		}
+		writeReply(buf, code, msg)
 	}
 	return code, msg, err
+}
+
+// writeReply renders a reply as a server sends it, every line but the
+// last with a hyphen after the code.
+func writeReply(buf *bytes.Buffer, code int, msg string) {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		fmt.Fprintf(buf, "%03d%s%s\r\n", code, sep, l)
+	}
 }
 
 // replayConn yields pending before reading from Conn.
@@ -136,4 +144,50 @@ func tlsError(addr string, err error) error {
 		return &Error{Op: "tls", Path: addr, Err: err, Msg: "the server's certificate is invalid: " + invalid.Error()}
 	}
 	return &Error{Op: "tls", Path: addr, Err: err, Msg: err.Error()}
+}
+
+// clearControl ends TLS on the control connection after the login (CCC,
+// RFC 4217 section 12.3), so that a NAT firewall can read the data port
+// commands that follow: the server answers 200, both sides send TLS's
+// close_notify, and the same TCP connection goes on in clear. Data
+// connections stay as PROT said.
+func (s *Session) clearControl() error {
+	tc := controlTLS(s.ctl.Conn)
+	if tc == nil {
+		return &Error{Op: "ccc", Msg: "the control connection is not TLS", Err: errors.New("no TLS to clear")}
+	}
+	if _, _, err := s.raw(2, "CCC"); err != nil {
+		e := wrapErr("ccc", "", err)
+		if fe, ok := e.(*Error); ok && fe.Code != 0 {
+			fe.Msg += " (the server does not clear the control connection: drop -o tls_ccc)"
+		}
+		return e
+	}
+	_ = tc.SetDeadline(time.Now().Add(s.timeout))
+	err := tc.CloseWrite()
+	if err == nil {
+		// Read up to the server's close_notify, which ends the TLS stream
+		// with io.EOF: the server sends nothing after it until our next
+		// command, so no clear byte is consumed here.
+		_, err = io.Copy(io.Discard, tc)
+	}
+	if err != nil {
+		s.broken = true
+		return &Error{Op: "ccc", Msg: "ending TLS on the control connection: " + err.Error(), Err: err}
+	}
+	// CloseWrite leaves a write deadline in the past on the TCP connection.
+	nc := tc.NetConn()
+	_ = nc.SetDeadline(time.Time{})
+	s.ctl.Conn = nc
+	return nil
+}
+
+// controlTLS finds the TLS connection under a control connection: implicit
+// FTPS's, or explicit FTPS's under the greeting's replay.
+func controlTLS(c net.Conn) *tls.Conn {
+	if r, ok := c.(*replayConn); ok {
+		c = r.Conn
+	}
+	tc, _ := c.(*tls.Conn)
+	return tc
 }

@@ -18,6 +18,12 @@ import (
 // the server's port and a CA file that trusts it.
 func tlsServer(t *testing.T, implicit bool) (port int, cafile, root string) {
 	t.Helper()
+	return tlsServerWith(t, testserver.Config{Implicit: implicit})
+}
+
+// tlsServerWith is tlsServer with more of the server's configuration.
+func tlsServerWith(t *testing.T, cfg testserver.Config) (port int, cafile, root string) {
+	t.Helper()
 	cert, pemBytes, err := testserver.SelfSigned("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -31,8 +37,9 @@ func tlsServer(t *testing.T, implicit bool) (port int, cafile, root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := testserver.Start(ln, testserver.Config{Root: root, User: "u", Password: "p",
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Implicit: implicit})
+	cfg.Root, cfg.User, cfg.Password = root, "u", "p"
+	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv, err := testserver.Start(ln, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"crypto/tls"
 	"io"
 	"path"
 	"strings"
@@ -80,10 +79,7 @@ func (x *rawExchange) upload(command string, src io.Reader) error {
 // close_notify that Close would try to send, which would wait behind a
 // write blocked on the peer.
 func abortData(d *dataConn) error {
-	if tc, ok := d.Conn.(*tls.Conn); ok {
-		return tc.NetConn().Close()
-	}
-	return d.Conn.Close()
+	return d.abort()
 }
 
 // TempSuffix ends the temporary name an upload is written under before it

@@ -38,6 +38,13 @@ type ctlConn struct {
 	// connection only within the transfer command, so that an upload's
 	// bytes may be sent before its 150 reply (see upload).
 	acceptsInCommand bool
+	// standIn may run a command's exchange in the library's place (active
+	// mode's EPRT for its EPSV, an account after PASS) and return the
+	// reply the library is given instead (see Session.standIn); fake
+	// holds it until read.
+	standIn  func(line string) (reply []byte, handled bool, err error)
+	fake     []byte
+	standing bool // within standIn, whose own commands go to the server
 }
 
 func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atomic.Int64) *ctlConn {
@@ -49,6 +56,11 @@ func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atom
 
 // Read reads replies under a deadline and records them.
 func (c *ctlConn) Read(b []byte) (int, error) {
+	if len(c.fake) > 0 {
+		n := copy(b, c.fake)
+		c.fake = c.fake[n:]
+		return n, nil
+	}
 	if c.lastVerb == "FEAT" && c.hidePRET && len(c.pending) == 0 {
 		if err := c.readFeat(); err != nil {
 			return 0, err
@@ -109,6 +121,21 @@ func replyComplete(raw []byte) bool {
 // Write sends commands under a deadline and records them: one, or several
 // pipelined in one write.
 func (c *ctlConn) Write(b []byte) (int, error) {
+	if line := string(bytes.TrimRight(b, "\r\n")); c.standIn != nil && !c.standing && !strings.Contains(line, "\n") {
+		c.standing = true
+		reply, handled, err := c.standIn(line)
+		c.standing = false
+		if err != nil {
+			return 0, err
+		}
+		if handled {
+			if c.log != nil {
+				c.log.Debug("ftp stand-in", "for", maskCommand(line), "reply", strings.TrimSpace(string(reply)))
+			}
+			c.fake = reply
+			return len(b), nil
+		}
+	}
 	if c.timeout > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
@@ -220,7 +247,14 @@ func (d *dataConn) read(b []byte) (int, error) {
 // Handshake completes TLS on a data connection that has carried no bytes,
 // as the library asks before closing an empty upload.
 func (d *dataConn) Handshake() error {
-	if tc, ok := d.Conn.(*tls.Conn); ok {
+	c := d.Conn
+	if ac, ok := c.(*acceptConn); ok {
+		var err error
+		if c, err = ac.accept(); err != nil {
+			return err
+		}
+	}
+	if tc, ok := c.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(d.timeout))
 		return tc.Handshake()
 	}
@@ -257,9 +291,25 @@ type writerOnly struct{ io.Writer }
 // sends session tickets that the client never reads: vsftpd then loses
 // the upload ("426 Failure reading network stream").
 func (d *dataConn) Close() error {
-	if tc, ok := d.Conn.(*tls.Conn); ok && d.wrote && tc.CloseWrite() == nil {
+	c := d.Conn
+	if ac, ok := c.(*acceptConn); ok {
+		c = ac.accepted()
+	}
+	if tc, ok := c.(*tls.Conn); ok && d.wrote && tc.CloseWrite() == nil {
 		_ = tc.SetReadDeadline(time.Now().Add(d.timeout))
 		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 1<<20))
+	}
+	return d.Conn.Close()
+}
+
+// abort closes at once, under TLS without the close_notify that Close
+// would try to send, which would wait behind a write blocked on the peer.
+func (d *dataConn) abort() error {
+	switch c := d.Conn.(type) {
+	case *acceptConn:
+		return c.abort()
+	case *tls.Conn:
+		return c.NetConn().Close()
 	}
 	return d.Conn.Close()
 }

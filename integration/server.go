@@ -96,6 +96,13 @@ type ServerOption func(*serverOptions)
 type serverOptions struct {
 	maxSessions int
 	tls         string
+	refuse      string
+}
+
+// WithRefused makes the server answer the command verb with 500, as a
+// server that lacks it does (pyftpdlib only).
+func WithRefused(verb string) ServerOption {
+	return func(o *serverOptions) { o.refuse = verb }
 }
 
 // WithTLS serves FTPS, "explicit" (AUTH TLS) or "implicit", with a fresh
@@ -168,6 +175,9 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 		}
 		if o.maxSessions > 0 {
 			args = append(args, "--max-sessions", strconv.Itoa(o.maxSessions))
+		}
+		if o.refuse != "" {
+			args = append(args, "--refuse", o.refuse)
 		}
 		if o.tls != "" {
 			args = append(args, "--tls", o.tls)

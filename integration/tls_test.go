@@ -12,14 +12,17 @@ import (
 
 // tlsCases are the FTPS servers tested: the in-process one both ways,
 // vsftpd both ways with its default TLS settings (require_ssl_reuse=YES),
-// pure-ftpd explicit (it has no implicit mode). proftpd here lacks mod_tls
-// and Debian's pyftpdlib resets TLS data connections (curl's too).
+// pure-ftpd explicit (it has no implicit mode), proftpd both ways (mod_tls
+// from proftpd-mod-crypto, which requires session reuse by default).
+// Debian's pyftpdlib resets TLS data connections (curl's too).
 var tlsCases = []struct{ kind, mode string }{
 	{KindInProcess, "explicit"},
 	{KindInProcess, "implicit"},
 	{KindVsftpd, "explicit"},
 	{KindVsftpd, "implicit"},
 	{KindPureFTPd, "explicit"},
+	{KindProFTPd, "explicit"},
+	{KindProFTPd, "implicit"},
 }
 
 func startTLS(t *testing.T, kind, mode, root string) *Server {

@@ -14,7 +14,7 @@ func TestEveryOptionIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := &options{}
-	names := []string{"tls", "tls=implicit"}
+	names := []string{"tls", "tls=implicit", "active", "active="}
 	for k := range o.flagOptions() {
 		names = append(names, k)
 	}

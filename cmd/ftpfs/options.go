@@ -38,6 +38,13 @@ type options struct {
 	tls          conn.TLSMode
 	cafile       string
 	insecure     bool
+	// Data connections and dialing (see conn.Config).
+	active       bool
+	activeAddr   string
+	sourceAddr   string
+	account      string
+	tlsCCC       bool
+	clearData    bool
 	cacheTTL     time.Duration
 	connections  int
 	timeout      time.Duration
@@ -136,6 +143,9 @@ func parseArgs(args []string) (*options, error) {
 	if o.tls == conn.TLSImplicit && !o.portSet {
 		o.port = implicitTLSPort
 	}
+	if o.tls == conn.TLSOff && (o.tlsCCC || o.clearData) {
+		return nil, errors.New("options tls_ccc and tls_data= apply to FTPS: add -o tls (or tls=implicit)")
+	}
 	return o, nil
 }
 
@@ -154,6 +164,16 @@ func (o *options) parseOptions(list string) error {
 }
 
 func (o *options) setOption(key, val string, hasVal bool) error {
+	if key == "active" { // a flag, or active=ADDR to announce another address
+		o.active = true
+		if hasVal {
+			if net.ParseIP(val) == nil {
+				return fmt.Errorf("option active=%s: not an IP address; give the address the server should connect to, e.g. active=203.0.113.5, or just active", val)
+			}
+			o.activeAddr = val
+		}
+		return nil
+	}
 	if key == "tls" { // a flag (explicit FTPS) or tls=explicit|implicit
 		switch {
 		case !hasVal || val == "explicit":
@@ -202,6 +222,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"nonempty":            &o.nonempty,
 		"writeback":           &o.writeback,
 		"direct_upload":       &o.directUpload,
+		"tls_ccc":             &o.tlsCCC,
 	}
 }
 
@@ -223,6 +244,25 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"writeback_wait": func(v string) error { return parseSeconds(v, true, &o.writebackWait) },
 		"connections": func(v string) error {
 			return parseInt(v, 1, 64, 10, func(n int64) { o.connections = int(n) })
+		},
+		"source_address": func(v string) error {
+			if net.ParseIP(v) == nil {
+				return errors.New("not an IP address of this machine (e.g. source_address=192.0.2.10)")
+			}
+			o.sourceAddr = v
+			return nil
+		},
+		"account": func(v string) error { o.account = v; return nil },
+		"tls_data": func(v string) error {
+			switch v {
+			case "clear":
+				o.clearData = true
+			case "protected":
+				o.clearData = false
+			default:
+				return errors.New("want tls_data=clear (data connections without TLS) or tls_data=protected (the default)")
+			}
+			return nil
 		},
 		"uid":   func(v string) error { return parseInt(v, 0, 1<<32-1, 10, func(n int64) { o.uid = n }) },
 		"gid":   func(v string) error { return parseInt(v, 0, 1<<32-1, 10, func(n int64) { o.gid = n }) },

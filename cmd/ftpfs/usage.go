@@ -45,6 +45,12 @@ Options:
   tls=implicit        FTPS with TLS from the first byte (usually port 990)
   cafile=PATH         also trust the CA certificate(s) in PATH (PEM)
   insecure            do not verify the server's certificate (warns on every mount)
+  tls_data=clear      FTPS with clear data connections (PROT C): TLS on the control one only
+  tls_ccc             FTPS: end TLS on the control connection after login (CCC), for NAT
+  active, active=ADDR active mode: the server connects to ftpfs for each data connection
+                      (EPRT/PORT); ADDR is the IP address announced (a NAT's public one)
+  source_address=IP   bind the control and data connections to the local address IP
+  account=ACCT        sent with ACCT when the server asks for an account after login (332)
   encoding=NAME       the server's character set for file names (GBK, Shift_JIS,
                       ISO-8859-1...); names show as UTF-8
   debug               log every FTP command and reply (passwords masked)

@@ -27,14 +27,24 @@ type Config struct {
 	// byte.
 	TLS      *tls.Config
 	Implicit bool
+	// TLSOptional lets explicit FTPS clients keep data connections (or
+	// the whole session) in clear.
+	TLSOptional bool
 	// PasvLo and PasvHi, when set, are the passive port range.
 	PasvLo, PasvHi int
+	// Connected, when set, is told each client's address as it connects,
+	// for tests of the address a client connects from.
+	Connected func(net.Addr)
 }
 
 // Start listens on ln and serves in the background until Stop.
 func Start(ln net.Listener, cfg Config) (*ftpserver.FtpServer, error) {
 	d := &driver{cfg: cfg, settings: &ftpserver.Settings{
 		Listener: ln, DisableMLSD: cfg.NoMLSD, DisableMLST: cfg.NoMLSD,
+		// Active mode from any port: port 20, as real servers use, needs
+		// root. The data connection must still come from, and go to, the
+		// control connection's address (IPMatchRequired, the default).
+		ActiveTransferPortNon20: true,
 	}}
 	if cfg.PasvLo > 0 {
 		d.settings.PassiveTransferPortRange = ftpserver.PortRange{Start: cfg.PasvLo, End: cfg.PasvHi}
@@ -44,7 +54,7 @@ func Start(ln net.Listener, cfg Config) (*ftpserver.FtpServer, error) {
 		// ftpserverlib wraps only a listener it makes itself.
 		d.settings.Listener = tls.NewListener(ln, cfg.TLS)
 		d.settings.TLSRequired = ftpserver.ImplicitEncryption
-	case cfg.TLS != nil:
+	case cfg.TLS != nil && !cfg.TLSOptional:
 		d.settings.TLSRequired = ftpserver.MandatoryEncryption
 	}
 	srv := ftpserver.NewFtpServer(d)
@@ -61,7 +71,10 @@ type driver struct {
 }
 
 func (d *driver) GetSettings() (*ftpserver.Settings, error) { return d.settings, nil }
-func (d *driver) ClientConnected(ftpserver.ClientContext) (string, error) {
+func (d *driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	if d.cfg.Connected != nil {
+		d.cfg.Connected(cc.RemoteAddr())
+	}
 	return "ftpfs test server", nil
 }
 func (d *driver) ClientDisconnected(ftpserver.ClientContext) {}
