@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type ctlConn struct {
 	// connection only within the transfer command, so that an upload's
 	// bytes may be sent before its 150 reply (see upload).
 	acceptsInCommand bool
+	// ref learns the refusals of the optional commands the library sends
+	// on its own (optionalVerbs); nil outside a pool.
+	ref *refusals
 }
 
 func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atomic.Int64) *ctlConn {
@@ -145,7 +149,7 @@ func (c *ctlConn) reply(line string) {
 		c.log.Debug("ftp recv", "reply", line)
 	}
 	if strings.HasPrefix(line, "220") && c.lastVerb == "" {
-		if strings.Contains(line, "Pure-FTPd") {
+		if strings.Contains(line, "Pure-FTPd") || c.ref.refused(optPRET) {
 			c.hidePRET = true
 		}
 		for _, name := range []string{"Pure-FTPd", "(vsFTPd ", "ProFTPD"} {
@@ -156,6 +160,11 @@ func (c *ctlConn) reply(line string) {
 	}
 	if c.lastVerb == "FEAT" {
 		c.feat = append(c.feat, line)
+	}
+	if opt, ok := optionalVerbs[c.lastVerb]; ok && len(line) >= 4 && line[3] == ' ' {
+		if code, err := strconv.Atoi(line[:3]); err == nil && refusedReply(code, line[4:]) {
+			c.ref.learn(opt, line)
+		}
 	}
 }
 

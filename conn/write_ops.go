@@ -63,22 +63,34 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // Append uploads bytes [off, size) of src to the end of path, which holds
 // off bytes on the server (APPE), then checks the size and sets the
 // attributes. APPE cannot be repeated blindly: after a failure the
-// server's SIZE says how much arrived, and the rest is sent.
+// server's SIZE says how much arrived, and the rest is sent. A server that
+// refuses APPE (proftpd by default: "451 /f: Append/Restart not permitted,
+// try again") gets ErrNotSupported at once, then and for the rest of the
+// mount, and the caller stores the whole file instead.
 func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, size int64, a Attrs) (Applied, error) {
 	path, err := p.cc.toServer("appe", path)
 	if err != nil {
 		return Applied{}, err
 	}
+	if p.q.ref.refused(optAppe) {
+		return Applied{}, &Error{Op: "appe", Path: path, Msg: "the server refuses APPE", Err: ErrNotSupported}
+	}
 	var done Applied
 	r := p.retrier()
 	for {
+		appended := false
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
 			if err := s.upload("APPE "+path, io.NewSectionReader(src, off, size-off)); err != nil {
 				return err
 			}
+			appended = true
 			done, err = p.afterUpload(s, path, size, a)
 			return err
 		})
+		if !appended && refused(err) {
+			p.q.ref.learn(optAppe, err.Error())
+			return done, asUnsupported("appe", path, err)
+		}
 		if !r.again(ctx, "appe", path, err) {
 			return done, err
 		}
@@ -168,13 +180,13 @@ func (p *Pool) RemoveDir(ctx context.Context, path string) error {
 
 // SetTime sets the modification time of path: MFMT where the server has
 // it, else vsftpd's "MDTM time path" form. ErrNotSupported when neither
-// works, which the pool then remembers.
+// works, or the server refuses it, which the pool then remembers.
 func (p *Pool) SetTime(ctx context.Context, path string, t time.Time) error {
 	path, err := p.cc.toServer("mfmt", path)
 	if err != nil {
 		return err
 	}
-	if p.noSetTime.Load() {
+	if p.q.ref.refused(optSetTime) {
 		return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
 	}
 	err = p.do(ctx, "mfmt", path, func(s *Session) error {
@@ -183,28 +195,38 @@ func (p *Pool) SetTime(ctx context.Context, path string, t time.Time) error {
 		}
 		return s.c.SetTime(path, t)
 	})
-	if errors.Is(err, ErrNotSupported) {
-		p.noSetTime.Store(true)
-	}
-	return err
+	return p.optionalFailed(optSetTime, "mfmt", path, err)
 }
 
 // Chmod sets the permission bits of path with SITE CHMOD. ErrNotSupported
-// when the server lacks it, which the pool then remembers.
+// when the server lacks or refuses it, which the pool then remembers.
 func (p *Pool) Chmod(ctx context.Context, path string, mode uint32) error {
 	path, err := p.cc.toServer("site chmod", path)
 	if err != nil {
 		return err
 	}
-	if p.noChmod.Load() {
+	if p.q.ref.refused(optChmod) {
 		return &Error{Op: "site chmod", Path: path, Msg: "the server has no SITE CHMOD", Err: ErrNotSupported}
 	}
 	err = p.do(ctx, "site chmod", path, func(s *Session) error {
 		_, _, err := s.raw(2, "SITE CHMOD %04o %s", mode&0o7777, path)
 		return err
 	})
-	if errors.Is(err, ErrNotSupported) {
-		p.noChmod.Store(true)
+	return p.optionalFailed(optChmod, "site chmod", path, err)
+}
+
+// optionalFailed learns from the failure of an optional command: a
+// refusal (see refusedReply) is remembered for the mount and returned as
+// ErrNotSupported, so that callers do it another way; anything else is
+// returned as it is.
+func (p *Pool) optionalFailed(c optional, op, path string, err error) error {
+	if errors.Is(err, ErrNotSupported) && !refused(err) {
+		p.q.ref.learn(c, err.Error()) // the library's own verdict: FEAT lacks it
+		return err
 	}
-	return err
+	if !refused(err) {
+		return err
+	}
+	p.q.ref.learn(c, err.Error())
+	return asUnsupported(op, path, err)
 }
