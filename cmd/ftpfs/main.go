@@ -138,6 +138,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 		Host: o.host, Port: o.port, User: user, Password: password,
 		Timeout: o.timeout, RetryTimeout: o.retryTimeout, Connections: o.connections, Logger: log,
 		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure, Encoding: o.encoding,
+		DisableMLSD: o.disableMLSD,
 	}
 	if o.insecure {
 		log.Warn("TLS certificate verification is off (-o insecure): the connection can be intercepted")

@@ -38,6 +38,7 @@ type options struct {
 	tls          conn.TLSMode
 	cafile       string
 	insecure     bool
+	disableMLSD  bool
 	cacheTTL     time.Duration
 	connections  int
 	timeout      time.Duration
@@ -199,6 +200,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"insecure":            &o.insecure,
 		"nonempty":            &o.nonempty,
 		"writeback":           &o.writeback,
+		"disable_mlsd":        &o.disableMLSD,
 	}
 }
 
