@@ -1,0 +1,282 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// refusalDeadline bounds what one refusal may cost an operation: a refusal
+// is an answer, and must never be retried as if the server were away
+// (retry_timeout is 60 s).
+const refusalDeadline = 5 * time.Second
+
+// timed runs fn and fails the test if it took longer than refusalDeadline.
+func timed(t *testing.T, what string, fn func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	fn()
+	d := time.Since(start)
+	if d > refusalDeadline {
+		t.Errorf("%s took %v, more than %v", what, d.Round(time.Millisecond), refusalDeadline)
+	}
+	return d
+}
+
+// shell runs a shell command line with a deadline, failing the test if it
+// fails.
+func shell(t *testing.T, line string) {
+	t.Helper()
+	Run(t, 2*refusalDeadline, "sh", "-c", line)
+}
+
+// refusedLines counts the log lines that say the server refuses cmd.
+func refusedLines(log, cmd string) int {
+	return strings.Count(log, `msg="the server refuses `+cmd+";")
+}
+
+// TestProftpdDefaultAppend is issue 13's report: on proftpd in its default
+// configuration (AllowStoreRestart off: "451 /app.log: Append/Restart not
+// permitted, try again"), `echo log2 >> app.log` was retried for 60 s at
+// flush and again at release, and failed with EIO; `ls -l` and `cat`
+// blocked meanwhile; growing a file with truncate failed the same way.
+func TestProftpdDefaultAppend(t *testing.T) {
+	RequireFUSE(t)
+	root := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(root, "app.log"), []byte("log1\n"), 0o644))
+	srv := StartServer(t, KindProFTPdDefault, root)
+	m := MountServer(t, srv, "debug")
+	f := filepath.Join(m.Dir, "app.log")
+	disk := filepath.Join(root, "app.log")
+
+	d := timed(t, "echo log2 >> app.log", func() { shell(t, "echo log2 >> '"+f+"'") })
+	t.Logf("echo log2 >> app.log on proftpd's default configuration: %v", d.Round(time.Millisecond))
+	mustEqualFile(t, disk, []byte("log1\nlog2\n"))
+	timed(t, "ls -l and cat after the refusal", func() {
+		Run(t, refusalDeadline, "ls", "-l", m.Dir)
+		if got := Run(t, refusalDeadline, "cat", f); got != "log1\nlog2\n" {
+			t.Errorf("cat app.log = %q", got)
+		}
+	})
+	d = timed(t, "echo log3 >> app.log", func() { shell(t, "echo log3 >> '"+f+"'") })
+	t.Logf("the next append, APPE known refused: %v", d.Round(time.Millisecond))
+	mustEqualFile(t, disk, []byte("log1\nlog2\nlog3\n"))
+
+	timed(t, "truncate -s 100 app.log", func() { Run(t, refusalDeadline, "truncate", "-s", "100", f) })
+	want := append([]byte("log1\nlog2\nlog3\n"), make([]byte, 100-15)...)
+	mustEqualFile(t, disk, want)
+
+	log := m.Log()
+	if n := strings.Count(log, `cmd="APPE`); n != 1 {
+		t.Errorf("APPE sent %d times, want 1: the refusal is learnt", n)
+	}
+	if n := refusedLines(log, "APPE"); n != 1 {
+		t.Errorf("%d log lines about the refused APPE, want 1", n)
+	}
+}
+
+// refusedCommands are the commands ftpfs sends that a server may lack or
+// refuse by configuration, each as scripts/ftp-server's --refuse takes it,
+// with the log line that says ftpfs learnt the refusal ("" where ftpfs
+// never sends the command to pyftpdlib, or cannot do without it).
+var refusedCommands = []struct {
+	spec    string
+	learned string // what the log line names as refused
+	verb    string // the command as sent, counted in the log; "" if not counted
+	most    int    // how often it may be sent
+}{
+	{"EPSV", "EPSV", "EPSV", 8},
+	{"PASV", "", "", 0}, // EPSV is used
+	{"MLSD", "MLSD", "MLSD", 1},
+	{"MLSD=451", "MLSD", "MLSD", 1},
+	{"MLST", "", "MLST", 0}, // never sent: stat comes from the listing
+	{"SIZE", "SIZE", "SIZE", 1},
+	{"MDTM", "", "MDTM", 0}, // pyftpdlib has MFMT, which is preferred
+	{"MFMT", "MFMT", "MFMT", 1},
+	{"SITE CHMOD", "SITE CHMOD", "SITE CHMOD", 1},
+	{"APPE", "APPE", "APPE", 1},
+	{"APPE=451", "APPE", "APPE", 1},
+	{"REST", "REST", "REST", 1},
+	{"REST=451", "REST", "REST", 1},
+	{"PRET", "PRET", "", 0}, // sent by the library on sessions dialed before the refusal
+	{"OPTS", "OPTS UTF8", "OPTS", 1},
+	{"FEAT", "", "", 0}, // the library asks at each login; no FEAT means no MLSD, MFMT, UTF8
+}
+
+// TestRefusedCommands runs reads and writes on pyftpdlib refusing, in
+// turn, each command of refusedCommands: each operation must work (another
+// way where the command is refused), within refusalDeadline, with the
+// refusal learnt once and logged once.
+func TestRefusedCommands(t *testing.T) {
+	RequireFUSE(t)
+	for _, rc := range refusedCommands {
+		t.Run(strings.ReplaceAll(rc.spec, " ", "_"), func(t *testing.T) {
+			root := t.TempDir()
+			data := randomBytes(21, 300<<10)
+			must(t, os.WriteFile(filepath.Join(root, "data"), data, 0o644))
+			must(t, os.Mkdir(filepath.Join(root, "sub"), 0o755))
+			must(t, os.WriteFile(filepath.Join(root, "sub", "x"), []byte("x\n"), 0o644))
+			srv := StartServer(t, KindPyftpdlib, root, WithRefuse(rc.spec))
+			m := MountServer(t, srv, "debug")
+			timed(t, "the read and write cases", func() { refusalCases(t, m, root, data) })
+			log := m.Log()
+			if rc.learned != "" {
+				if n := refusedLines(log, rc.learned); n != 1 {
+					t.Errorf("%d log lines about the refused %s, want 1\n%s", n, rc.learned, tail(log, 40))
+				}
+			}
+			if rc.verb != "" {
+				if n := strings.Count(log, `cmd="`+rc.verb); n > rc.most {
+					t.Errorf("%s sent %d times, want at most %d", rc.verb, n, rc.most)
+				}
+			}
+		})
+	}
+}
+
+// refusalCases reads and writes through m, serving root, which holds data
+// as "data" and sub/x.
+func refusalCases(t *testing.T, m *Mount, root string, data []byte) {
+	t.Helper()
+	out := Run(t, refusalDeadline, "ls", "-la", m.Dir)
+	if !strings.Contains(out, "data") || !strings.Contains(out, "sub") {
+		t.Errorf("ls -la shows:\n%s", out)
+	}
+	if got := Run(t, refusalDeadline, "cat", filepath.Join(m.Dir, "sub", "x")); got != "x\n" {
+		t.Errorf("cat sub/x = %q", got)
+	}
+	// A read in the middle, on a fresh handle: REST, or the file read from
+	// its start where REST is refused.
+	f, err := os.Open(filepath.Join(m.Dir, "data"))
+	must(t, err)
+	buf := make([]byte, 1000)
+	if n, err := f.ReadAt(buf, 200000); err != nil || !bytes.Equal(buf[:n], data[200000:201000]) {
+		t.Errorf("read at 200000: %d, %v; same bytes: %v", n, err, bytes.Equal(buf[:n], data[200000:201000]))
+	}
+	f.Close()
+	if got, err := os.ReadFile(filepath.Join(m.Dir, "data")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("read data: %d bytes, %v", len(got), err)
+	}
+
+	nf := filepath.Join(m.Dir, "new")
+	must(t, os.WriteFile(nf, []byte("one\n"), 0o644))
+	mustEqualFile(t, filepath.Join(root, "new"), []byte("one\n"))
+	shell(t, "echo two >> '"+nf+"'")
+	mustEqualFile(t, filepath.Join(root, "new"), []byte("one\ntwo\n"))
+	shell(t, "echo three >> '"+nf+"'")
+	mustEqualFile(t, filepath.Join(root, "new"), []byte("one\ntwo\nthree\n"))
+	must(t, os.Truncate(nf, 20))
+	mustEqualFile(t, filepath.Join(root, "new"), append([]byte("one\ntwo\nthree\n"), make([]byte, 6)...))
+	must(t, os.Chmod(nf, 0o600))
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	must(t, os.Chtimes(nf, mtime, mtime))
+	if fi, err := os.Stat(nf); err != nil || !fi.ModTime().Equal(mtime) {
+		t.Errorf("mtime after utimens: %v, %v", fi, err)
+	}
+	must(t, os.Mkdir(filepath.Join(m.Dir, "d"), 0o755))
+	must(t, os.Rename(nf, filepath.Join(m.Dir, "d", "moved")))
+	mustEqualFile(t, filepath.Join(root, "d", "moved"), append([]byte("one\ntwo\nthree\n"), make([]byte, 6)...))
+	must(t, os.RemoveAll(filepath.Join(m.Dir, "d")))
+	if _, err := os.Stat(filepath.Join(root, "d")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("d still on the server: %v", err)
+	}
+}
+
+// TestMountFailsWhenRootUnlisted: a server that refuses both MLSD and LIST
+// cannot show the mount's root; the mount fails with the server's reply
+// instead of showing an empty directory that fails every look.
+func TestMountFailsWhenRootUnlisted(t *testing.T) {
+	RequireFUSE(t)
+	srv := StartServer(t, KindPyftpdlib, t.TempDir(), WithRefuse("MLSD,LIST"))
+	pw := filepath.Join(t.TempDir(), "pw")
+	must(t, os.WriteFile(pw, []byte(srv.Password+"\n"), 0o600))
+	mnt := t.TempDir()
+	code, out := runFtpfs(t, nil, "-f", srv.Host+":", mnt, "-o",
+		"port="+itoa(srv.Port)+",user="+srv.User+",password_file="+pw+",retry_timeout=5")
+	if code == 0 {
+		t.Fatalf("the mount succeeded; output:\n%s", out)
+	}
+	if !strings.Contains(out, "500 LIST: command not understood") {
+		t.Errorf("the message does not give the server's reply:\n%s", out)
+	}
+	if IsMounted(mnt) {
+		t.Errorf("%s left mounted", mnt)
+		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+	}
+}
+
+// TestPermissionDeniedIsEACCES: vsftpd answers RETR of a mode-000 file
+// with "550 Failed to open file." and CWD into a mode-000 directory with
+// "550 Failed to change directory."; pure-ftpd says "550 Can't check for
+// file existence" or the like. A name its parent lists is EACCES, not
+// ENOENT; a name it does not list stays ENOENT.
+func TestPermissionDeniedIsEACCES(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range []string{KindVsftpd, KindPureFTPd} {
+		t.Run(kind, func(t *testing.T) {
+			root := t.TempDir()
+			must(t, os.WriteFile(filepath.Join(root, "locked"), []byte("secret\n"), 0o644))
+			must(t, os.Mkdir(filepath.Join(root, "lockeddir"), 0o755))
+			must(t, os.WriteFile(filepath.Join(root, "lockeddir", "f"), []byte("f\n"), 0o644))
+			srv := StartServer(t, kind, root)
+			must(t, os.Chmod(filepath.Join(root, "locked"), 0))
+			must(t, os.Chmod(filepath.Join(root, "lockeddir"), 0))
+			t.Cleanup(func() { _ = os.Chmod(filepath.Join(root, "lockeddir"), 0o755) })
+			m := MountServer(t, srv, "debug")
+			_, err := os.ReadFile(filepath.Join(m.Dir, "locked"))
+			if !errors.Is(err, syscall.EACCES) {
+				t.Errorf("cat of a mode-000 file: %v, want EACCES", err)
+			}
+			_, err = os.ReadDir(filepath.Join(m.Dir, "lockeddir"))
+			if !errors.Is(err, syscall.EACCES) {
+				t.Errorf("ls of a mode-000 directory: %v, want EACCES", err)
+			}
+			_, err = os.ReadFile(filepath.Join(m.Dir, "missing"))
+			if !errors.Is(err, syscall.ENOENT) {
+				t.Errorf("cat of a missing file: %v, want ENOENT", err)
+			}
+			if t.Failed() {
+				t.Log(tail(m.Log(), 30))
+			}
+		})
+	}
+}
+
+// TestLongPath: pyftpdlib refuses a command line over 2,048 bytes ("500
+// Command too long.") and answers the rest of the line as one more
+// command. mkdir -p past that length must fail with ENAMETOOLONG, never
+// EOPNOTSUPP, quickly, and leave the mount working.
+func TestLongPath(t *testing.T) {
+	RequireFUSE(t)
+	root := t.TempDir()
+	srv := StartServer(t, KindPyftpdlib, root)
+	m := MountServer(t, srv, "debug")
+	long := m.Dir
+	for i := 0; i < 12; i++ {
+		long = filepath.Join(long, strings.Repeat(string(rune('a'+i)), 200))
+	}
+	var err error
+	timed(t, "mkdir -p past 2,048 bytes", func() { err = exec.Command("mkdir", "-p", long).Run() })
+	if err == nil {
+		rel := strings.TrimPrefix(long, m.Dir)
+		if fi, err := os.Stat(filepath.Join(root, rel)); err != nil || !fi.IsDir() {
+			t.Errorf("mkdir -p succeeded but the server has no %d-byte path: %v", len(rel), err)
+		}
+	} else {
+		err = os.MkdirAll(long, 0o755)
+		if !errors.Is(err, syscall.ENAMETOOLONG) {
+			t.Errorf("mkdir -p of %d bytes: %v, want ENAMETOOLONG", len(long)-len(m.Dir), err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(root, strings.Repeat("a", 200))); err != nil || !fi.IsDir() {
+		t.Errorf("the short part of the path is not on the server: %v", err)
+	}
+	must(t, os.WriteFile(filepath.Join(m.Dir, "after"), []byte("ok\n"), 0o644))
+	mustEqualFile(t, filepath.Join(root, "after"), []byte("ok\n"))
+}
