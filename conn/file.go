@@ -197,14 +197,18 @@ func (f *File) openStream(ctx context.Context, off int64) error {
 // before off read and dropped. A refusal is learnt for the mount.
 func (f *File) retrFrom(s *Session, off int64) (io.ReadCloser, error) {
 	ref := f.p.q.ref
+	path, err := s.arg(f.path)
+	if err != nil {
+		return nil, err
+	}
 	if off > 0 && !ref.refused(optRestRetr) {
-		resp, err := s.c.RetrFrom(f.path, uint64(off))
+		resp, err := s.c.RetrFrom(path, uint64(off))
 		if err == nil || !refused(err) || s.ctl.lastVerb != "REST" && !mentionsRestart(err) {
 			return resp, err
 		}
 		ref.learn(optRestRetr, wrapErr("retr", f.path, err).Error())
 	}
-	resp, err := s.c.RetrFrom(f.path, 0)
+	resp, err := s.c.RetrFrom(path, 0)
 	if err != nil || off == 0 {
 		return resp, err
 	}

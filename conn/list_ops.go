@@ -58,8 +58,16 @@ func (s *Session) listWith(format listFormat, dir string, p *Pool) ([]Entry, err
 	var err error
 	switch {
 	case format == formatMLSD:
+		arg := dir
+		if len(dir) > maxArg {
+			// MLSD without an argument lists the current directory.
+			if err := s.chdir(dir); err != nil {
+				return nil, err
+			}
+			arg = ""
+		}
 		s.sink = parser
-		_, err = s.c.List(dir)
+		_, err = s.c.List(arg)
 		s.sink = nil
 	case s.mlsd:
 		err = s.rawList("LIST -a", parser)
@@ -133,7 +141,11 @@ func (s *Session) chdir(dir string) error {
 		return nil
 	}
 	s.cwd = ""
-	if err := s.c.ChangeDir(dir); err != nil {
+	if len(dir) > maxArg {
+		if err := s.changeDirSteps(dir); err != nil {
+			return err
+		}
+	} else if err := s.c.ChangeDir(dir); err != nil {
 		return err
 	}
 	s.cwd = dir

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -281,5 +282,70 @@ func TestOOPSIsADeadSession(t *testing.T) {
 	}
 	if n := tr.count("MKD"); n != 2 {
 		t.Errorf("MKD sent %d times, want 2", n)
+	}
+}
+
+// TestLongPaths works in a tree deeper than maxArg allows to send whole:
+// every command line stays short (pyftpdlib refuses one over 2,048
+// bytes), the long paths sent relative to their parent.
+func TestLongPaths(t *testing.T) {
+	p, tr, root, _ := refusalPool(t, Config{}, nil)
+	ctx := context.Background()
+	dir := ""
+	for i := range 6 {
+		dir += "/" + strings.Repeat(string(rune('a'+i)), 200)
+		if err := p.MakeDir(ctx, dir); err != nil {
+			t.Fatalf("MakeDir(%d bytes): %v", len(dir), err)
+		}
+	}
+	data := []byte("deep\n")
+	if _, err := p.Store(ctx, dir+"/f", bytes.NewReader(data), int64(len(data)), Attrs{}); err != nil {
+		t.Fatalf("Store: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(dir), "f")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("on disk: %q, %v", got, err)
+	}
+	if _, err := p.Append(ctx, dir+"/f", bytes.NewReader([]byte("deep\nmore\n")), 5, 10, Attrs{}); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	entries, err := p.List(ctx, dir)
+	if err != nil || len(entries) != 1 || entries[0].Name != "f" || entries[0].Size != 10 {
+		t.Fatalf("List = %v, %v", entries, err)
+	}
+	f := p.OpenFile(dir+"/f", 10)
+	buf := make([]byte, 5)
+	if n, err := f.ReadAt(ctx, buf, 5); err != nil || string(buf[:n]) != "more\n" {
+		t.Errorf("ReadAt(5) = %q, %v", buf[:n], err)
+	}
+	f.Close()
+	if n, err := p.Size(ctx, dir+"/f"); err != nil || n != 10 {
+		t.Errorf("Size = %d, %v", n, err)
+	}
+	if err := p.Rename(ctx, dir+"/f", dir+"/g"); err != nil {
+		t.Fatalf("Rename: %v", err)
+	}
+	if err := p.Rename(ctx, dir+"/g", "/g"); err != nil {
+		t.Fatalf("Rename out of the deep tree: %v", err)
+	}
+	if err := p.Rename(ctx, "/g", dir+"/h"); err != nil {
+		t.Fatalf("Rename into the deep tree: %v", err)
+	}
+	if err := p.Delete(ctx, dir+"/h"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := p.RemoveDir(ctx, dir); err != nil {
+		t.Fatalf("RemoveDir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(dir))); !os.IsNotExist(err) {
+		t.Errorf("the deepest directory is still there: %v", err)
+	}
+	tr.mu.Lock()
+	log := tr.buf.String()
+	tr.mu.Unlock()
+	for _, m := range regexp.MustCompile(`cmd="((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(log, -1) {
+		if len(m[1]) > 510 { // far below pyftpdlib's 2,048
+
+			t.Errorf("a command of %d bytes sent: %.60s...", len(m[1]), m[1])
+		}
 	}
 }

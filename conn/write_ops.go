@@ -19,10 +19,14 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 	}
 	var done Applied
 	err = p.do(ctx, "stor", path, func(s *Session) error {
-		if err := s.upload("STOR "+path, io.NewSectionReader(src, 0, size)); err != nil {
+		arg, err := s.arg(path)
+		if err != nil {
 			return err
 		}
-		done, err = p.afterUpload(s, path, size, a)
+		if err := s.upload("STOR "+arg, io.NewSectionReader(src, 0, size)); err != nil {
+			return err
+		}
+		done, err = p.afterUpload(s, arg, size, a)
 		return err
 	})
 	return done, err
@@ -38,11 +42,15 @@ func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader, attrs 
 	}
 	var done Applied
 	err = p.do1(ctx, "stor", path, func(s *Session) error {
-		cr := &countingReader{r: r}
-		if err := s.upload("STOR "+path, cr); err != nil {
+		arg, err := s.arg(path)
+		if err != nil {
 			return err
 		}
-		done, err = p.afterUpload(s, path, cr.n, attrs())
+		cr := &countingReader{r: r}
+		if err := s.upload("STOR "+arg, cr); err != nil {
+			return err
+		}
+		done, err = p.afterUpload(s, arg, cr.n, attrs())
 		return err
 	})
 	return done, err
@@ -80,11 +88,15 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 	for {
 		appended := false
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
-			if err := s.upload("APPE "+path, io.NewSectionReader(src, off, size-off)); err != nil {
+			arg, err := s.arg(path)
+			if err != nil {
+				return err
+			}
+			if err := s.upload("APPE "+arg, io.NewSectionReader(src, off, size-off)); err != nil {
 				return err
 			}
 			appended = true
-			done, err = p.afterUpload(s, path, size, a)
+			done, err = p.afterUpload(s, arg, size, a)
 			return err
 		})
 		if !appended && refused(err) {
@@ -120,8 +132,11 @@ func (p *Pool) Size(ctx context.Context, path string) (int64, error) {
 func (p *Pool) size(ctx context.Context, path string) (int64, error) {
 	var n int64
 	err := p.do(ctx, "size", path, func(s *Session) error {
-		var err error
-		n, err = s.c.FileSize(path)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		n, err = s.c.FileSize(arg)
 		return err
 	})
 	return n, err
@@ -138,8 +153,12 @@ func (p *Pool) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	return p.do(ctx, "rename", from+" -> "+to, func(s *Session) error {
+		fromArg, toArg, err := s.renameArgs(from, to)
 		s.cwd = "" // some servers change the meaning of a cwd under a renamed tree
-		return s.c.Rename(from, to)
+		if err != nil {
+			return err
+		}
+		return s.c.Rename(fromArg, toArg)
 	})
 }
 
@@ -149,7 +168,13 @@ func (p *Pool) Delete(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	return p.do(ctx, "dele", path, func(s *Session) error { return s.c.Delete(path) })
+	return p.do(ctx, "dele", path, func(s *Session) error {
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.Delete(arg)
+	})
 }
 
 // MakeDir creates a directory (MKD).
@@ -158,7 +183,13 @@ func (p *Pool) MakeDir(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	return p.do(ctx, "mkd", path, func(s *Session) error { return s.c.MakeDir(path) })
+	return p.do(ctx, "mkd", path, func(s *Session) error {
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.MakeDir(arg)
+	})
 }
 
 // RemoveDir removes an empty directory (RMD).
@@ -174,7 +205,11 @@ func (p *Pool) RemoveDir(ctx context.Context, path string) error {
 				return err
 			}
 		}
-		return s.c.RemoveDir(path)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.RemoveDir(arg)
 	})
 }
 
@@ -193,7 +228,11 @@ func (p *Pool) SetTime(ctx context.Context, path string, t time.Time) error {
 		if !s.c.IsSetTimeSupported() {
 			return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
 		}
-		return s.c.SetTime(path, t)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.SetTime(arg, t)
 	})
 	return p.optionalFailed(optSetTime, "mfmt", path, err)
 }
@@ -209,7 +248,11 @@ func (p *Pool) Chmod(ctx context.Context, path string, mode uint32) error {
 		return &Error{Op: "site chmod", Path: path, Msg: "the server has no SITE CHMOD", Err: ErrNotSupported}
 	}
 	err = p.do(ctx, "site chmod", path, func(s *Session) error {
-		_, _, err := s.raw(2, "SITE CHMOD %04o %s", mode&0o7777, path)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		_, _, err = s.raw(2, "SITE CHMOD %04o %s", mode&0o7777, arg)
 		return err
 	})
 	return p.optionalFailed(optChmod, "site chmod", path, err)

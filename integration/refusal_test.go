@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -249,34 +248,44 @@ func TestPermissionDeniedIsEACCES(t *testing.T) {
 }
 
 // TestLongPath: pyftpdlib refuses a command line over 2,048 bytes ("500
-// Command too long.") and answers the rest of the line as one more
-// command. mkdir -p past that length must fail with ENAMETOOLONG, never
-// EOPNOTSUPP, quickly, and leave the mount working.
+// Command too long.", then the rest of the line answered as one more
+// command). A tree deeper than that works, on it and on proftpd: long
+// paths are sent relative to their parent after CWD, never refused as
+// EOPNOTSUPP.
 func TestLongPath(t *testing.T) {
 	RequireFUSE(t)
-	root := t.TempDir()
-	srv := StartServer(t, KindPyftpdlib, root)
-	m := MountServer(t, srv, "debug")
-	long := m.Dir
-	for i := 0; i < 12; i++ {
-		long = filepath.Join(long, strings.Repeat(string(rune('a'+i)), 200))
+	for _, kind := range []string{KindPyftpdlib, KindProFTPd} {
+		t.Run(kind, func(t *testing.T) {
+			root := t.TempDir()
+			srv := StartServer(t, kind, root)
+			m := MountServer(t, srv, "debug")
+			rel := ""
+			for i := 0; i < 12; i++ {
+				rel = filepath.Join(rel, strings.Repeat(string(rune('a'+i)), 200))
+			}
+			long := filepath.Join(m.Dir, rel)
+			timed(t, "mkdir -p past 2,048 bytes", func() { Run(t, refusalDeadline, "mkdir", "-p", long) })
+			if fi, err := os.Stat(filepath.Join(root, rel)); err != nil || !fi.IsDir() {
+				t.Fatalf("the server has no %d-byte path: %v", len(rel), err)
+			}
+			f := filepath.Join(long, "f")
+			must(t, os.WriteFile(f, []byte("deep\n"), 0o644))
+			shell(t, "echo more >> '"+f+"'")
+			mustEqualFile(t, filepath.Join(root, rel, "f"), []byte("deep\nmore\n"))
+			if got := Run(t, refusalDeadline, "cat", f); got != "deep\nmore\n" {
+				t.Errorf("cat = %q", got)
+			}
+			must(t, os.Rename(f, filepath.Join(long, "g")))
+			if out := Run(t, refusalDeadline, "ls", long); strings.TrimSpace(out) != "g" {
+				t.Errorf("ls = %q", out)
+			}
+			timed(t, "rm -r of the tree", func() { must(t, os.RemoveAll(filepath.Join(m.Dir, strings.Repeat("a", 200)))) })
+			if _, err := os.Stat(filepath.Join(root, strings.Repeat("a", 200))); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the tree is still on the server: %v", err)
+			}
+			if t.Failed() {
+				t.Log(tail(m.Log(), 30))
+			}
+		})
 	}
-	var err error
-	timed(t, "mkdir -p past 2,048 bytes", func() { err = exec.Command("mkdir", "-p", long).Run() })
-	if err == nil {
-		rel := strings.TrimPrefix(long, m.Dir)
-		if fi, err := os.Stat(filepath.Join(root, rel)); err != nil || !fi.IsDir() {
-			t.Errorf("mkdir -p succeeded but the server has no %d-byte path: %v", len(rel), err)
-		}
-	} else {
-		err = os.MkdirAll(long, 0o755)
-		if !errors.Is(err, syscall.ENAMETOOLONG) {
-			t.Errorf("mkdir -p of %d bytes: %v, want ENAMETOOLONG", len(long)-len(m.Dir), err)
-		}
-	}
-	if fi, err := os.Stat(filepath.Join(root, strings.Repeat("a", 200))); err != nil || !fi.IsDir() {
-		t.Errorf("the short part of the path is not on the server: %v", err)
-	}
-	must(t, os.WriteFile(filepath.Join(m.Dir, "after"), []byte("ok\n"), 0o644))
-	mustEqualFile(t, filepath.Join(root, "after"), []byte("ok\n"))
 }
