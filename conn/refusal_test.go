@@ -349,3 +349,58 @@ func TestLongPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestLibraryCommandsRefused covers the commands jlaffaye/ftp sends on its
+// own: a refused OPTS UTF8 ON does not fail the login, a refused EPSV
+// falls back to PASV, and sessions dialed after the refusal send neither.
+func TestLibraryCommandsRefused(t *testing.T) {
+	p, tr, _, data := refusalPool(t, Config{Connections: 4}, map[string]rule{
+		"OPTS": always("500 OPTS: command not understood"),
+		"EPSV": always("500 EPSV: command not understood"),
+	})
+	ctx := context.Background()
+	// A first read on the session Open dialed meets the EPSV refusal;
+	// then four readers at once need four sessions, three dialed after.
+	f := p.OpenFile("/data", int64(len(data)))
+	if _, err := f.ReadAt(ctx, make([]byte, 10), 0); err != nil {
+		t.Fatalf("first read: %v", err)
+	}
+	f.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := p.OpenFile("/data", int64(len(data)))
+			defer f.Close()
+			buf := make([]byte, 1000)
+			n, err := f.ReadAt(ctx, buf, int64(i*1000))
+			if err == nil && !bytes.Equal(buf[:n], data[i*1000:i*1000+1000]) {
+				err = errors.New("bytes differ")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	if n := tr.count("USER"); n < 3 {
+		t.Errorf("only %d sessions dialed; the test needs sessions dialed after the refusals", n)
+	}
+	if n := tr.count("OPTS"); n != 1 {
+		t.Errorf("OPTS sent %d times, want 1", n)
+	}
+	if n := tr.count("EPSV"); n != 1 {
+		t.Errorf("EPSV sent %d times, want 1", n)
+	}
+	for _, verb := range []string{"OPTS UTF8", "EPSV"} {
+		if n := tr.infoLines(verb); n != 1 {
+			t.Errorf("%d log lines about the refused %s, want 1", n, verb)
+		}
+	}
+}
