@@ -187,6 +187,28 @@ func refusalCases(t *testing.T, m *Mount, root string, data []byte) {
 	}
 }
 
+// TestDeadSessionRetried: vsftpd ends a session with "500 OOPS: ..." and
+// closes the connection (its privileged helper failed); the reply speaks
+// for the session, not for the command, which a new session does.
+func TestDeadSessionRetried(t *testing.T) {
+	RequireFUSE(t)
+	root := t.TempDir()
+	srv := StartServer(t, KindPyftpdlib, root, WithRefuse("MKD=oops-once,DELE=oops-once"))
+	m := MountServer(t, srv, "debug")
+	timed(t, "mkdir after an OOPS", func() { must(t, os.Mkdir(filepath.Join(m.Dir, "d"), 0o755)) })
+	if fi, err := os.Stat(filepath.Join(root, "d")); err != nil || !fi.IsDir() {
+		t.Errorf("the directory is not on the server: %v", err)
+	}
+	must(t, os.WriteFile(filepath.Join(m.Dir, "f"), []byte("f\n"), 0o644))
+	timed(t, "rm after an OOPS", func() { must(t, os.Remove(filepath.Join(m.Dir, "f"))) })
+	if _, err := os.Stat(filepath.Join(root, "f")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the file is still on the server: %v", err)
+	}
+	if n := strings.Count(m.Log(), `cmd="MKD`); n != 2 {
+		t.Errorf("MKD sent %d times, want 2 (once more on a new session)", n)
+	}
+}
+
 // TestMountFailsWhenRootUnlisted: a server that refuses both MLSD and LIST
 // cannot show the mount's root; the mount fails with the server's reply
 // instead of showing an empty directory that fails every look.
