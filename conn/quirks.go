@@ -42,15 +42,15 @@ var optionalInfo = [numOptional]struct{ cmd, instead string }{
 	optChmod:    {"SITE CHMOD", "keeping modes in ftpfs for the mount's life"},
 	optAppe:     {"APPE", "storing the whole file for each append"},
 	optRestRetr: {"REST", "reading files from their start to the offset asked for"},
-	optPRET:     {"PRET", "no longer offering it to new sessions"},
+	optPRET:     {"PRET", "no longer sending it"},
 	optUTF8:     {"OPTS UTF8", "sending names as they are"},
 }
 
 // refusals records the optional commands the server refused, once per
-// mount: after the first refusal no session sends the command again (the
-// refusal of a command that a session sends by itself, such as the
-// library's PRET, stops with the sessions dialed after it). It is safe for
-// concurrent use.
+// mount: after the first refusal no session sends the command again
+// (sessions dialed before the refusal of EPSV or OPTS UTF8 have sent
+// theirs already, and the library skips a refused EPSV on its own). It is
+// safe for concurrent use.
 type refusals struct {
 	log *slog.Logger
 	off [numOptional]atomic.Bool

@@ -116,6 +116,9 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 	if c.timeout > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
+	if c.skipRefusedPRET(b) {
+		return len(b), nil
+	}
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n") {
 		verb, _, _ := strings.Cut(line, " ")
 		c.lastVerb = strings.ToUpper(verb)
@@ -127,6 +130,25 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 		}
 	}
 	return c.Conn.Write(b)
+}
+
+// skipRefusedPRET keeps a PRET from the wire once the server has refused
+// it: the library sends PRET before every transfer on a session whose
+// FEAT listed it, and accepts any reply, so a session dialed before the
+// refusal would otherwise pay a round trip per transfer for its life. It
+// answers in the server's stead, and says so in the reply text.
+func (c *ctlConn) skipRefusedPRET(b []byte) bool {
+	line := strings.TrimRight(string(b), "\r\n")
+	if !c.ref.refused(optPRET) || strings.ContainsAny(line, "\r\n") ||
+		!strings.EqualFold(strings.SplitN(line, " ", 2)[0], "PRET") {
+		return false
+	}
+	c.lastVerb = "PRET"
+	c.pending = append(c.pending, "200 PRET not sent: the server refused it (ftpfs)\r\n"...)
+	if c.log != nil {
+		c.log.Debug("ftp skip", "skipped", line)
+	}
+	return true
 }
 
 // observe splits what was read into reply lines.

@@ -103,7 +103,7 @@ var refusedCommands = []struct {
 	{"APPE=451", "APPE", "APPE", 1},
 	{"REST", "REST", "REST", 1},
 	{"REST=451", "REST", "REST", 1},
-	{"PRET", "PRET", "", 0}, // sent by the library on sessions dialed before the refusal
+	{"PRET", "PRET", "PRET", 1}, // the library would send it before every transfer
 	{"OPTS", "OPTS UTF8", "OPTS", 1},
 	{"FEAT", "", "", 0}, // the library asks at each login; no FEAT means no MLSD, MFMT, UTF8
 }
@@ -123,7 +123,8 @@ func TestRefusedCommands(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(root, "sub", "x"), []byte("x\n"), 0o644))
 			srv := StartServer(t, KindPyftpdlib, root, WithRefuse(rc.spec))
 			m := MountServer(t, srv, "debug")
-			timed(t, "the read and write cases", func() { refusalCases(t, m, root, data) })
+			d := timed(t, "the read and write cases", func() { refusalCases(t, m, root, data) })
+			t.Logf("the read and write cases with %s refused: %v", rc.spec, d.Round(time.Millisecond))
 			log := m.Log()
 			if rc.learned != "" {
 				if n := refusedLines(log, rc.learned); n != 1 {
