@@ -205,7 +205,8 @@ func (p *Pool) popIdle() *Session {
 func (p *Pool) put(s *Session, err error) error {
 	defer func() { <-p.tokens }()
 	s.note(err)
-	if errors.Is(err, ErrNameTooLong) {
+	var e *Error
+	if errors.As(err, &e) && e.Code != 0 && errors.Is(err, ErrNameTooLong) {
 		// pyftpdlib answers the rest of a line too long as one more
 		// command: a reply nobody asked for would follow.
 		s.broken = true
