@@ -68,6 +68,11 @@ func (f *fsys) listed(path string) bool {
 		return true // the mount's root was entered at mount
 	}
 	_, _, err := f.lookup(context.Background(), cache.Parent(path), baseName(path))
+	if errors.Is(err, conn.ErrMaybeDenied) {
+		// The parent cannot be listed either: a name below a directory
+		// out of reach is out of reach, if that directory exists.
+		return f.listed(cache.Parent(path))
+	}
 	return err == nil
 }
 

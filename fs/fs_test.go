@@ -34,6 +34,8 @@ type fakeRemote struct {
 	// storeGate, when set, makes Store wait for it to close.
 	storeGate chan struct{}
 	stores    atomic.Int64
+	// listErr, when it has dir, is what List answers for it.
+	listErr map[string]error
 }
 
 func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error) {
@@ -42,7 +44,11 @@ func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error)
 	hold := r.hold
 	ents, ok := r.dirs[dir]
 	ents = append([]conn.Entry(nil), ents...)
+	lerr := r.listErr[dir]
 	r.mu.Unlock()
+	if lerr != nil {
+		return nil, lerr
+	}
 	if hold != nil {
 		<-hold
 	}
@@ -278,6 +284,8 @@ func TestErrnoUnclear550(t *testing.T) {
 	r := &fakeRemote{dirs: map[string][]conn.Entry{
 		"/":  {{Name: "locked", Type: conn.TypeFile}, {Name: "dir", Type: conn.TypeDir}},
 		"/d": {},
+	}, listErr: map[string]error{
+		"/dir": &conn.Error{Op: "cwd", Path: "/dir", Code: 550, Msg: "Failed to change directory."},
 	}}
 	f := newFsys(r, Options{RemoteRoot: "/", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	cases := []struct {
@@ -292,6 +300,9 @@ func TestErrnoUnclear550(t *testing.T) {
 		{"/d/gone", &conn.Error{Op: "retr", Code: 550, Msg: "Failed to open file."}, syscall.ENOENT},
 		{"/locked", &conn.Error{Op: "retr", Code: 550, Msg: "No such file or directory"}, syscall.ENOENT},
 		{"/nodir/x", &conn.Error{Op: "retr", Code: 550, Msg: "Failed to open file."}, syscall.ENOENT},
+		// A name in a directory that cannot be entered, as local
+		// permissions do: the directory is refused, so is the name.
+		{"/dir/x", &conn.Error{Op: "cwd", Code: 550, Msg: "Failed to change directory."}, syscall.EACCES},
 	}
 	for _, c := range cases {
 		if got := f.errno("op", c.path, c.err); got != c.want {

@@ -259,6 +259,10 @@ func TestPermissionDeniedIsEACCES(t *testing.T) {
 			if !errors.Is(err, syscall.EACCES) {
 				t.Errorf("ls of a mode-000 directory: %v, want EACCES", err)
 			}
+			_, err = os.ReadFile(filepath.Join(m.Dir, "lockeddir", "f"))
+			if !errors.Is(err, syscall.EACCES) {
+				t.Errorf("cat of a file in a mode-000 directory: %v, want EACCES", err)
+			}
 			_, err = os.ReadFile(filepath.Join(m.Dir, "missing"))
 			if !errors.Is(err, syscall.ENOENT) {
 				t.Errorf("cat of a missing file: %v, want ENOENT", err)
