@@ -38,7 +38,8 @@ type Applied struct {
 func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target string) (Applied, error) {
 	var done Applied
 	var steps []step
-	if !p.noSize.Load() {
+	ref := p.q.ref
+	if !ref.refused(optSize) {
 		steps = append(steps, step{"SIZE " + path, func(code int, msg string) error {
 			switch {
 			case code == 213:
@@ -47,8 +48,8 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target 
 					return &Error{Op: "stor", Path: path, Err: ErrTransient,
 						Msg: fmt.Sprintf("the server has %d bytes of %d after the upload", have, size)}
 				}
-			case unsupported(code):
-				p.noSize.Store(true)
+			case refusedReply(code, msg):
+				ref.learn(optSize, fmt.Sprintf("%d %s", code, oneLine(msg)))
 			}
 			return nil
 		}})
@@ -83,18 +84,22 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target 
 // server lacks is learned and not sent again.
 func (p *Pool) attrSteps(s *Session, path string, a Attrs, done *Applied) []step {
 	var steps []step
-	if a.HasMode && !p.noChmod.Load() {
-		steps = append(steps, step{fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), func(code int, _ string) error {
+	ref := p.q.ref
+	if a.HasMode && !ref.refused(optChmod) {
+		steps = append(steps, step{fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), func(code int, msg string) error {
 			done.Mode = code/100 == 2
-			if unsupported(code) {
-				p.noChmod.Store(true)
+			if refusedReply(code, msg) {
+				ref.learn(optChmod, fmt.Sprintf("%d %s", code, oneLine(msg)))
 			}
 			return nil
 		}})
 	}
-	if verb := s.timeVerb(); a.HasTime && verb != "" && !p.noSetTime.Load() {
-		steps = append(steps, step{verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, func(code int, _ string) error {
+	if verb := s.timeVerb(); a.HasTime && verb != "" && !ref.refused(optSetTime) {
+		steps = append(steps, step{verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, func(code int, msg string) error {
 			done.Time = code/100 == 2
+			if refusedReply(code, msg) {
+				ref.learn(optSetTime, fmt.Sprintf("%d %s", code, oneLine(msg)))
+			}
 			return nil
 		}})
 	}
@@ -171,11 +176,6 @@ func (s *Session) timeVerb() string {
 		return "MDTM"
 	}
 	return ""
-}
-
-// unsupported reports the replies of a server that lacks a command.
-func unsupported(code int) bool {
-	return code == 500 || code == 502 || code == 504
 }
 
 // SetAttrs sets the mode and the modification time of path in one flight

@@ -6,8 +6,11 @@
 //
 // It is built on github.com/jlaffaye/ftp and must not import FUSE packages.
 // Errors it returns wrap *Error, whose Unwrap yields an io/fs sentinel
-// (fs.ErrNotExist, fs.ErrPermission, fs.ErrExist) or ErrTransient, so that
-// package fs can map them to errno with errors.Is.
+// (fs.ErrNotExist, fs.ErrPermission, fs.ErrExist) or one of its own
+// (ErrTransient, ErrNotSupported, ErrNoSpace, ErrNameTooLong,
+// ErrMaybeDenied), so that package fs can map them to errno with
+// errors.Is. An optional command the server refuses is learnt once per
+// pool (quirks.go) and done another way.
 //
 // Locking: a Session serves one goroutine at a time; the Pool hands sessions
 // out and takes them back under its own mutex.

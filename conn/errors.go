@@ -22,8 +22,19 @@ var (
 	ErrTransient = errors.New("transient FTP failure")
 	// ErrNoSpace marks 452 and 552: the server has no room for the data.
 	ErrNoSpace = errors.New("no space on server")
-	// ErrNotSupported marks 500, 502 and 504: the server lacks the command.
+	// ErrNotSupported marks 500, 502 and 504: the server lacks the command;
+	// and an optional command the server refuses by configuration (see
+	// refused).
 	ErrNotSupported = errors.ErrUnsupported
+	// ErrNameTooLong marks a command line the server refused for its length
+	// (pyftpdlib: "500 Command too long." past 2,048 bytes).
+	ErrNameTooLong = errors.New("command line too long for the server")
+	// ErrMaybeDenied marks a 550 whose text says neither "no such file" nor
+	// "permission denied" (vsftpd's "Failed to open file.", pure-ftpd's
+	// "Can't check for file existence"): the name may be missing or out of
+	// reach. It unwraps to fs.ErrNotExist as well; fs tells the two apart
+	// with the parent's listing.
+	ErrMaybeDenied = errors.New("refused without saying why")
 	// ErrListingTooLarge is returned when a listing exceeds the entry or line
 	// limits; the directory cannot be shown safely.
 	ErrListingTooLarge = errors.New("listing too large")
@@ -37,6 +48,13 @@ type Error struct {
 	Code int
 	Msg  string // the server's reply text, or the cause's message
 	Err  error  // the cause as the library or the network reported it
+	// kind, when set, replaces what Code and Msg say: an optional command
+	// refused by configuration is ErrNotSupported whatever its code.
+	kind error
+	// dead: the server closed the connection after this reply, so the
+	// reply speaks for the session and not for the command (see
+	// deadSession).
+	dead bool
 }
 
 // Error renders the operation, the path and the server's reply as one line.
@@ -58,8 +76,17 @@ func (e *Error) Error() string {
 // Unwrap yields the sentinel that classifies the failure and the cause.
 func (e *Error) Unwrap() []error {
 	errs := []error{e.Err}
+	switch {
+	case e.dead:
+		return append(errs, ErrTransient)
+	case e.kind != nil:
+		return append(errs, e.kind)
+	}
 	if s := classify(e.Code, e.Msg, e.Err); s != nil {
 		errs = append(errs, s)
+	}
+	if e.Code == ftp.StatusFileUnavailable && unclear550(e.Msg) {
+		errs = append(errs, ErrMaybeDenied)
 	}
 	return errs
 }
@@ -90,10 +117,21 @@ func oneLine(s string) string {
 // classify maps a reply code (or a cause below the protocol) to a sentinel.
 // 550 is ambiguous: servers use it for "no such file" and for "permission
 // denied" alike (vsftpd says "Failed to open file." for both), so the reply
-// text decides, and not-exist is the default.
+// text decides, and not-exist is the default. 450 and 451 are transient
+// unless their text says the server will not do it: proftpd refuses APPE
+// by configuration with "451 /f: Append/Restart not permitted, try again",
+// and retrying that for a minute helps no one.
 func classify(code int, msg string, cause error) error {
 	if isNetErr(cause) {
 		return ErrTransient // whatever the server said last, the connection failed
+	}
+	switch {
+	case oops(msg):
+		return ErrTransient // vsftpd's dying words; the session is gone
+	case tooLong(code, msg):
+		return ErrNameTooLong
+	case (code == ftp.StatusFileActionIgnored || code == ftp.StatusActionAborted) && refusalText(msg):
+		return iofs.ErrPermission
 	}
 	switch code {
 	case 0:
@@ -139,6 +177,98 @@ func classify550(msg string) error {
 		return iofs.ErrExist
 	}
 	return iofs.ErrNotExist
+}
+
+// unclear550 reports a 550 whose text classify550 could only default.
+func unclear550(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, w := range []string{"no such", "not found", "does not exist", "doesn't exist", "permission", "denied", "not allowed", "forbidden", "exists"} {
+		if strings.Contains(m, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// refusalText reports a reply text that says the server will not do
+// what was asked, as opposed to cannot now.
+func refusalText(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, w := range []string{"not permitted", "not allowed", "permission denied", "denied", "disabled", "refused", "forbidden", "not supported"} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// oops reports vsftpd's "500 OOPS: ...", which it sends as it ends the
+// session (a failed privileged helper, a bad configuration): it says
+// nothing about the command, and a new session may well work.
+func oops(msg string) bool {
+	return strings.HasPrefix(strings.TrimSpace(msg), "OOPS")
+}
+
+// tooLong reports a refusal of the command line for its length
+// (pyftpdlib: "500 Command too long."), which a shorter name would cure
+// and no fallback command would.
+func tooLong(code int, msg string) bool {
+	return code/100 == 5 && strings.Contains(strings.ToLower(msg), "too long")
+}
+
+// refusedReply reports a reply by which a server refuses an optional
+// command for good, by lacking it (500, 502, 504) or by configuration (a
+// 4xx or 5xx whose text says so, as proftpd's "451 ...: Append/Restart
+// not permitted, try again"). A 550 and its kin speak of the file, not of
+// the command, and are not refusals; nor are vsftpd's dying "500 OOPS"
+// and a command line too long, which another command would not cure.
+func refusedReply(code int, msg string) bool {
+	switch {
+	case oops(msg) || tooLong(code, msg):
+		return false
+	case code == ftp.StatusBadCommand || code == ftp.StatusNotImplemented || code == ftp.StatusNotImplementedParameter:
+		return true
+	case code == ftp.StatusFileUnavailable || code == ftp.StatusBadFileName || code == ftp.StatusExceededStorage ||
+		code == ftp.Status452 || code == ftp.StatusNotLoggedIn || code == ftp.StatusNotAvailable:
+		return false
+	}
+	return (code/100 == 4 || code/100 == 5) && refusalText(msg)
+}
+
+// refused reports whether err is a refusal of the command, by reply (see
+// refusedReply), and not a failure of the connection or of a session that
+// died after the reply.
+func refused(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return !e.dead && !isNetErr(e.Err) && refusedReply(e.Code, e.Msg)
+	}
+	var tp *textproto.Error
+	return errors.As(err, &tp) && !isNetErr(err) && refusedReply(tp.Code, tp.Msg)
+}
+
+// asUnsupported returns err, a refusal, as ErrNotSupported with the
+// server's reply kept for the log.
+func asUnsupported(op, path string, err error) error {
+	var we *Error
+	if !errors.As(wrapErr(op, path, err), &we) {
+		return err
+	}
+	e := *we
+	e.kind = ErrNotSupported
+	return &e
+}
+
+// deadSession returns err, a reply after which the server closed the
+// connection, marked transient: the next session may well succeed.
+func deadSession(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code == 0 {
+		return err
+	}
+	d := *e
+	d.dead = true
+	return &d
 }
 
 // isNetErr reports a failure of the connection itself, after which the

@@ -127,3 +127,86 @@ func TestHidePRET(t *testing.T) {
 		t.Error("PRET still among the features")
 	}
 }
+
+// TestReplyKinds sorts replies into refusals of a command (done another
+// way, learnt once), transient failures (retried) and dead sessions
+// (retried on a new session), as ftpfs meets them on real servers.
+func TestReplyKinds(t *testing.T) {
+	reply := func(code int, msg string) error { return &textproto.Error{Code: code, Msg: msg} }
+	const (
+		refusal   = "refusal"
+		transient = "transient"
+		neither   = "neither"
+	)
+	cases := []struct {
+		name string
+		err  error
+		want string
+		is   error // a sentinel it must also unwrap to, if any
+	}{
+		{"proftpd default APPE", reply(451, "/app.log: Append/Restart not permitted, try again"), refusal, iofs.ErrPermission},
+		{"MLSD not understood", reply(500, "MLSD: command not understood"), refusal, ErrNotSupported},
+		{"pyftpdlib unknown", reply(500, `Command "PRET" not understood.`), refusal, ErrNotSupported},
+		{"vsftpd SITE", reply(500, "Unknown SITE command."), refusal, ErrNotSupported},
+		{"not implemented", reply(502, "Command not implemented."), refusal, ErrNotSupported},
+		{"parameter not implemented", reply(504, "Command not implemented for that parameter."), refusal, ErrNotSupported},
+		{"4xx not allowed", reply(450, "REST not allowed"), refusal, iofs.ErrPermission},
+		{"5xx disabled", reply(534, "SITE CHMOD disabled by configuration"), refusal, nil},
+		{"451 local error", reply(451, "Local error in processing"), transient, nil},
+		{"451 transfer aborted", reply(451, "Transfer aborted. Broken pipe"), transient, nil},
+		{"450 busy", reply(450, "File unavailable, try again"), transient, nil},
+		{"421 timeout", reply(421, "Timeout."), transient, nil},
+		{"425", reply(425, "Can't open data connection."), transient, nil},
+		{"vsftpd OOPS", reply(500, "OOPS: priv_sock_get_cmd"), transient, nil},
+		{"vsftpd OOPS at login", reply(500, "OOPS: vsftpd: refusing to run with writable root inside chroot()"), transient, nil},
+		{"550 permission", reply(550, "/x: Permission denied"), neither, iofs.ErrPermission},
+		{"550 unclear", reply(550, "Failed to open file."), neither, ErrMaybeDenied},
+		{"pure-ftpd 550", reply(550, "Can't check for file existence"), neither, ErrMaybeDenied},
+		{"553", reply(553, "Could not create file: not allowed."), neither, iofs.ErrPermission},
+		{"pyftpdlib too long", reply(500, "Command too long."), neither, ErrNameTooLong},
+		{"network", io.ErrUnexpectedEOF, transient, nil},
+	}
+	for _, c := range cases {
+		err := wrapErr("op", "/p", c.err)
+		got := neither
+		switch {
+		case refused(err):
+			got = refusal
+		case IsTransient(err):
+			got = transient
+		}
+		if got != c.want {
+			t.Errorf("%s: %v is a %s, want a %s", c.name, err, got, c.want)
+		}
+		if c.want == refusal && IsTransient(err) {
+			t.Errorf("%s: %v is a refusal and transient", c.name, err)
+		}
+		if c.is != nil && !errors.Is(err, c.is) {
+			t.Errorf("%s: %v does not unwrap to %v", c.name, err, c.is)
+		}
+		if c.want == neither && errors.Is(err, ErrNotSupported) {
+			t.Errorf("%s: %v unwraps to ErrNotSupported", c.name, err)
+		}
+	}
+}
+
+// TestDeadSessionAndUnsupported checks the two ways conn re-marks a reply:
+// a reply after which the server hung up is transient whatever it said,
+// and a refused optional command is ErrNotSupported whatever its code.
+func TestDeadSessionAndUnsupported(t *testing.T) {
+	refusedAppe := &textproto.Error{Code: 451, Msg: "/f: Append/Restart not permitted, try again"}
+	u := asUnsupported("appe", "/f", refusedAppe)
+	if !errors.Is(u, ErrNotSupported) || IsTransient(u) || errors.Is(u, iofs.ErrPermission) {
+		t.Errorf("asUnsupported: %v", u)
+	}
+	if got, want := u.Error(), "appe /f: 451 /f: Append/Restart not permitted, try again"; got != want {
+		t.Errorf("asUnsupported keeps the reply: %q, want %q", got, want)
+	}
+	d := deadSession(wrapErr("mkd", "/d", &textproto.Error{Code: 550, Msg: "Create directory operation failed."}))
+	if !IsTransient(d) || errors.Is(d, iofs.ErrNotExist) || refused(d) {
+		t.Errorf("deadSession: %v", d)
+	}
+	if deadSession(io.EOF) != io.EOF {
+		t.Error("deadSession changed an error that is not a reply")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,15 +182,49 @@ func (f *File) openStream(ctx context.Context, off int64) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.c.RetrFrom(f.path, uint64(off))
+	resp, err := f.retrFrom(s, off)
 	if err != nil {
-		err = s.explain(wrapErr("retr", f.path, err))
-		f.p.put(s, err)
-		return err
+		return f.p.put(s, s.explain(wrapErr("retr", f.path, err)))
 	}
 	f.s, f.resp, f.pos, f.from = s, newPrefetchReader(resp), off, off
 	f.p.track(f, true)
 	return nil
+}
+
+// retrFrom starts a transfer of the file from off: REST and RETR, or, on a
+// server that refuses REST (by lacking it, or by configuration, as proftpd
+// with AllowRetrieveRestart off), RETR from the start with the bytes
+// before off read and dropped. A refusal is learnt for the mount.
+func (f *File) retrFrom(s *Session, off int64) (io.ReadCloser, error) {
+	ref := f.p.q.ref
+	path, err := s.arg(f.path)
+	if err != nil {
+		return nil, err
+	}
+	if off > 0 && !ref.refused(optRestRetr) {
+		resp, err := s.c.RetrFrom(path, uint64(off))
+		if err == nil || !refused(err) || s.ctl.lastVerb != "REST" && !mentionsRestart(err) {
+			return resp, err
+		}
+		ref.learn(optRestRetr, wrapErr("retr", f.path, err).Error())
+	}
+	resp, err := s.c.RetrFrom(path, 0)
+	if err != nil || off == 0 {
+		return resp, err
+	}
+	// A file that ends before off reads as ended, as after a REST past
+	// its end.
+	if _, err := io.CopyN(io.Discard, resp, off); err != nil && !errors.Is(err, io.EOF) {
+		_ = resp.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// mentionsRestart reports a refusal of RETR that blames the REST before
+// it (proftpd: "Restart not permitted").
+func mentionsRestart(err error) bool {
+	return strings.Contains(strings.ToLower(err.Error()), "restart")
 }
 
 // dropStreamLocked abandons the open stream. The library waits for the

@@ -33,19 +33,49 @@ func (p *Pool) List(ctx context.Context, dir string) ([]Entry, error) {
 // list runs MLSD, or LIST where the server lacks it. LIST takes options
 // and globs in its argument on many servers (a directory named "-l" or
 // "[a]" would be misread), so for LIST the session changes into the
-// directory and lists it without an argument.
+// directory and lists it without an argument. A server that offers MLST in
+// FEAT but answers MLSD with "500 MLSD: command not understood" (or
+// refuses it by configuration) is listed with LIST from then on.
 func (s *Session) list(dir string, p *Pool) ([]Entry, error) {
-	format, arg := formatMLSD, dir
-	if !s.mlsd {
-		format, arg = formatLIST, ""
-		if err := s.chdir(dir); err != nil {
-			return nil, err
+	if s.mlsd && !p.q.ref.refused(optMLSD) {
+		entries, err := s.listWith(formatMLSD, dir, p)
+		if !refused(err) {
+			return entries, err
 		}
+		p.q.ref.learn(optMLSD, wrapErr("list", dir, err).Error())
 	}
+	if err := s.chdir(dir); err != nil {
+		return nil, err
+	}
+	return s.listWith(formatLIST, dir, p)
+}
+
+// listWith runs one listing in format: MLSD dir, or LIST in the current
+// directory, which is dir. The library sends MLSD or LIST as it learnt at
+// login; a session whose library would send MLSD sends "LIST -a" itself.
+func (s *Session) listWith(format listFormat, dir string, p *Pool) ([]Entry, error) {
 	parser := newListParser(format, time.Now(), MaxListEntries)
-	s.sink = parser
-	_, err := s.c.List(arg)
-	s.sink = nil
+	var err error
+	switch {
+	case format == formatMLSD:
+		arg := dir
+		if len(dir) > maxArg {
+			// MLSD without an argument lists the current directory.
+			if err := s.chdir(dir); err != nil {
+				return nil, err
+			}
+			arg = ""
+		}
+		s.sink = parser
+		_, err = s.c.List(arg)
+		s.sink = nil
+	case s.mlsd:
+		err = s.rawList("LIST -a", parser)
+	default:
+		s.sink = parser
+		_, err = s.c.List("")
+		s.sink = nil
+	}
 	if cerr := parser.Close(); err == nil {
 		err = cerr
 	}
@@ -111,7 +141,11 @@ func (s *Session) chdir(dir string) error {
 		return nil
 	}
 	s.cwd = ""
-	if err := s.c.ChangeDir(dir); err != nil {
+	if len(dir) > maxArg {
+		if err := s.changeDirSteps(dir); err != nil {
+			return err
+		}
+	} else if err := s.c.ChangeDir(dir); err != nil {
 		return err
 	}
 	s.cwd = dir

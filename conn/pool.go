@@ -28,13 +28,6 @@ type Pool struct {
 	cmds atomic.Int64 // commands sent over all sessions
 	cc   codec        // the server's character set for names
 
-	noSetTime atomic.Bool // neither MFMT nor vsftpd's MDTM form worked
-	noChmod   atomic.Bool // SITE CHMOD is not implemented
-	noSize    atomic.Bool // SIZE is not implemented
-	// noTempName: the server refused an upload to a temporary name that
-	// it took under the real one.
-	noTempName atomic.Bool
-
 	tokens chan struct{} // a token per session that may exist
 	health health
 
@@ -77,6 +70,10 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	cfg.port = &portState{}
 	p := &Pool{cfg: cfg, cc: cc, tokens: make(chan struct{}, cfg.Connections), files: map[*File]struct{}{}}
+	p.q.ref = newRefusals(cfg.Logger)
+	if cfg.DisableMLSD {
+		p.q.ref.disable(optMLSD)
+	}
 	s, err := dial(ctx, &p.cfg, p.q, &p.cmds)
 	if err != nil {
 		return nil, err
@@ -203,21 +200,37 @@ func (p *Pool) popIdle() *Session {
 
 // put returns a session after use. err is the result of what the caller
 // did with it: a session that may be out of step is checked or discarded.
-func (p *Pool) put(s *Session, err error) {
+// put returns err, marked transient if the check shows that the server
+// closed the connection after its reply: vsftpd ends a session with "500
+// OOPS: ..." (or any reply) when its helper process fails, and that reply
+// says nothing about the command, which a new session may well do.
+func (p *Pool) put(s *Session, err error) error {
 	defer func() { <-p.tokens }()
 	s.note(err)
-	if err != nil && !s.broken && s.noop() != nil {
+	var e *Error
+	if errors.As(err, &e) && e.Code != 0 && errors.Is(err, ErrNameTooLong) {
+		// pyftpdlib answers the rest of a line too long as one more
+		// command: a reply nobody asked for would follow.
 		s.broken = true
+	}
+	if err != nil && !s.broken {
+		if nerr := s.noop(); nerr != nil {
+			s.broken = true
+			if isNetErr(nerr) {
+				err = deadSession(err)
+			}
+		}
 	}
 	p.mu.Lock()
 	if s.broken || p.closed {
 		p.mu.Unlock()
 		s.close()
-		return
+		return err
 	}
 	s.lastUsed = time.Now()
 	p.idle = append(p.idle, s)
 	p.mu.Unlock()
+	return err
 }
 
 // do runs fn on a session, retrying on fresh sessions while it fails in a
@@ -237,8 +250,7 @@ func (p *Pool) attempt(ctx context.Context, once bool, op, path string, fn func(
 	for {
 		s, err := p.get(ctx)
 		if err == nil {
-			err = s.explain(wrapErr(op, path, fn(s)))
-			p.put(s, err)
+			err = p.put(s, s.explain(wrapErr(op, path, fn(s))))
 			p.health.note(err)
 			if once {
 				return err

@@ -130,11 +130,14 @@ func (x *rawExchange) passive() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if x.s.ctl.ref.refused(optEPSV) {
+		return x.pasv(host)
+	}
 	_, msg, err := x.cmd(2, "EPSV")
 	if err != nil {
 		var tp *textproto.Error
-		if errors.As(err, &tp) && tp.Code >= 500 {
-			return x.pasv(host)
+		if errors.As(err, &tp) && (tp.Code >= 500 || refused(err)) {
+			return x.pasv(host) // ctlConn learnt a refusal
 		}
 		return "", err
 	}

@@ -68,6 +68,9 @@ type Config struct {
 	// the login (RFC 4217 section 12.3), so that a NAT firewall can read
 	// the data port commands.
 	CCC bool
+	// DisableMLSD lists with LIST even where FEAT offers MLST, for servers
+	// whose MLSD is broken in a way a refusal would not show.
+	DisableMLSD bool
 
 	tls  *tls.Config // built by Open from the fields above
 	port *portState  // built by Open: what the sessions learned about active mode
@@ -131,12 +134,15 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 		}
 		s.ctl = newCtlConn(nc, cfg.Timeout, log, cmds)
 		s.ctl.standIn = s.standIn
+		s.ctl.ref = q.ref
 		return s.ctl, nil
 	}
 	c, err := ftp.Dial(cfg.addr(), ftp.DialWithDialFunc(dialFn), ftp.DialWithForceListHidden(q.listHidden),
 		// vsftpd sets times with "MDTM time path"; the library only tries
 		// it where FEAT has MDTM and no MFMT.
-		ftp.DialWithWritingMDTM(true))
+		ftp.DialWithWritingMDTM(true),
+		// What an earlier session had refused is not asked again.
+		ftp.DialWithDisabledEPSV(q.ref.refused(optEPSV)), ftp.DialWithDisabledUTF8(q.ref.refused(optUTF8)))
 	if err != nil {
 		if ctlErr != nil && s.tls != nil && !isNetErr(ctlErr) {
 			return nil, tlsError(cfg.addr(), ctlErr)
@@ -144,7 +150,7 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 		return nil, wrapErr("connect", cfg.addr(), err)
 	}
 	s.c = c
-	if err := c.Login(cfg.User, cfg.Password); err != nil {
+	if err := c.Login(cfg.User, cfg.Password); err != nil && !utf8Refused(s.ctl, q.ref) {
 		_ = c.Quit()
 		return nil, loginError(cfg.User, err)
 	}
@@ -202,6 +208,14 @@ func (s *Session) login(password string) ([]byte, error) {
 	var b bytes.Buffer
 	writeReply(&b, code, msg)
 	return b.Bytes(), nil
+}
+
+// utf8Refused reports a login that failed only at its last step, OPTS UTF8
+// ON, which the server lists in FEAT and then refuses: the library takes
+// that as a failed login, but the session is logged in, and names pass
+// through as bytes anyway.
+func utf8Refused(ctl *ctlConn, ref *refusals) bool {
+	return ctl != nil && ctl.lastVerb == "OPTS" && ref.refused(optUTF8)
 }
 
 // dialControl opens the control connection, with TLS as mode says.

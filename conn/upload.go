@@ -93,7 +93,7 @@ const TempSuffix = ".ftpfs-part"
 // temporary name, or p itself with -o direct_upload, after the server
 // refused a temporary name, or where the name would pass NAME_MAX.
 func (p *Pool) uploadName(target string) string {
-	if p.cfg.DirectUpload || p.noTempName.Load() {
+	if p.cfg.DirectUpload || p.q.ref.refused(optTempName) {
 		return target
 	}
 	dir, base := path.Split(target)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,9 @@ type ctlConn struct {
 	standIn  func(line string) (reply []byte, handled bool, err error)
 	fake     []byte
 	standing bool // within standIn, whose own commands go to the server
+	// ref learns the refusals of the optional commands the library sends
+	// on its own (optionalVerbs); nil outside a pool.
+	ref *refusals
 }
 
 func newCtlConn(nc net.Conn, timeout time.Duration, log *slog.Logger, cmds *atomic.Int64) *ctlConn {
@@ -139,6 +143,9 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 	if c.timeout > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
+	if c.skipRefusedPRET(b) {
+		return len(b), nil
+	}
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n") {
 		verb, _, _ := strings.Cut(line, " ")
 		c.lastVerb = strings.ToUpper(verb)
@@ -150,6 +157,25 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 		}
 	}
 	return c.Conn.Write(b)
+}
+
+// skipRefusedPRET keeps a PRET from the wire once the server has refused
+// it: the library sends PRET before every transfer on a session whose
+// FEAT listed it, and accepts any reply, so a session dialed before the
+// refusal would otherwise pay a round trip per transfer for its life. It
+// answers in the server's stead, and says so in the reply text.
+func (c *ctlConn) skipRefusedPRET(b []byte) bool {
+	line := strings.TrimRight(string(b), "\r\n")
+	if !c.ref.refused(optPRET) || strings.ContainsAny(line, "\r\n") ||
+		!strings.EqualFold(strings.SplitN(line, " ", 2)[0], "PRET") {
+		return false
+	}
+	c.lastVerb = "PRET"
+	c.pending = append(c.pending, "200 PRET not sent: the server refused it (ftpfs)\r\n"...)
+	if c.log != nil {
+		c.log.Debug("ftp skip", "skipped", line)
+	}
+	return true
 }
 
 // observe splits what was read into reply lines.
@@ -172,7 +198,7 @@ func (c *ctlConn) reply(line string) {
 		c.log.Debug("ftp recv", "reply", line)
 	}
 	if strings.HasPrefix(line, "220") && c.lastVerb == "" {
-		if strings.Contains(line, "Pure-FTPd") {
+		if strings.Contains(line, "Pure-FTPd") || c.ref.refused(optPRET) {
 			c.hidePRET = true
 		}
 		for _, name := range []string{"Pure-FTPd", "(vsFTPd ", "ProFTPD"} {
@@ -183,6 +209,11 @@ func (c *ctlConn) reply(line string) {
 	}
 	if c.lastVerb == "FEAT" {
 		c.feat = append(c.feat, line)
+	}
+	if opt, ok := optionalVerbs[c.lastVerb]; ok && len(line) >= 4 && line[3] == ' ' {
+		if code, err := strconv.Atoi(line[:3]); err == nil && refusedReply(code, line[4:]) {
+			c.ref.learn(opt, line)
+		}
 	}
 }
 

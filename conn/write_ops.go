@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/textproto"
 	"time"
 )
 
@@ -33,35 +32,31 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 // or in place where the server refuses the temporary name (learned), then
 // runs the commands after the upload.
 func (p *Pool) storeVia(s *Session, path string, attrs func() Attrs, body func() io.Reader, size func() int64) (Applied, error) {
-	tmp := p.uploadName(path)
-	err := s.upload("STOR "+tmp, body())
-	if err != nil && tmp != path && refused(err) {
+	// A long path goes relative to its parent after CWD (see arg); the
+	// temporary name is beside it.
+	target, err := s.arg(path)
+	if err != nil {
+		return Applied{}, err
+	}
+	tmp := target
+	if t := p.uploadName(path); t != path {
+		if tmp, err = s.arg(t); err != nil {
+			return Applied{}, err
+		}
+	}
+	err = s.upload("STOR "+tmp, body())
+	if err != nil && tmp != target && refused(err) {
 		// The server may refuse the name itself (a dot file, a long name):
 		// try the real one, and if that works, remember it.
-		if err2 := s.upload("STOR "+path, body()); err2 == nil {
-			if !p.noTempName.Swap(true) {
-				p.cfg.Logger.Info("the server refused an upload to a temporary name; uploading in place from now on", "path", tmp, "reply", err.Error())
-			}
-			tmp, err = path, nil
+		if err2 := s.upload("STOR "+target, body()); err2 == nil {
+			p.q.ref.learn(optTempName, err.Error())
+			tmp, err = target, nil
 		}
 	}
 	if err != nil {
 		return Applied{}, err
 	}
-	return p.afterUpload(s, tmp, size(), attrs(), path)
-}
-
-// refused reports a permanent reply to a command (5xx).
-func refused(err error) bool {
-	var tp *textproto.Error
-	var fe *Error
-	switch {
-	case errors.As(err, &fe):
-		return fe.Code >= 500
-	case errors.As(err, &tp):
-		return tp.Code >= 500
-	}
-	return false
+	return p.afterUpload(s, tmp, size(), attrs(), target)
 }
 
 // StoreStream uploads what r yields as the whole of path, in one attempt
@@ -91,7 +86,13 @@ func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader, attrs 
 	if err != nil {
 		if tmp := p.uploadName(path); tmp != path {
 			cctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
-			_ = p.do1(cctx, "dele", tmp, func(s *Session) error { return s.c.Delete(tmp) })
+			_ = p.do1(cctx, "dele", tmp, func(s *Session) error {
+				arg, err := s.arg(tmp)
+				if err != nil {
+					return err
+				}
+				return s.c.Delete(arg)
+			})
 			cancel()
 		}
 	}
@@ -117,22 +118,38 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // Append uploads bytes [off, size) of src to the end of path, which holds
 // off bytes on the server (APPE), then checks the size and sets the
 // attributes. APPE cannot be repeated blindly: after a failure the
-// server's SIZE says how much arrived, and the rest is sent.
+// server's SIZE says how much arrived, and the rest is sent. A server that
+// refuses APPE (proftpd by default: "451 /f: Append/Restart not permitted,
+// try again") gets ErrNotSupported at once, then and for the rest of the
+// mount, and the caller stores the whole file instead.
 func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, size int64, a Attrs) (Applied, error) {
 	path, err := p.cc.toServer("appe", path)
 	if err != nil {
 		return Applied{}, err
 	}
+	if p.q.ref.refused(optAppe) {
+		return Applied{}, &Error{Op: "appe", Path: path, Msg: "the server refuses APPE", Err: ErrNotSupported}
+	}
 	var done Applied
 	r := p.retrier()
 	for {
+		appended := false
 		err = p.do1(ctx, "appe", path, func(s *Session) error {
-			if err := s.upload("APPE "+path, io.NewSectionReader(src, off, size-off)); err != nil {
+			arg, err := s.arg(path)
+			if err != nil {
 				return err
 			}
-			done, err = p.afterUpload(s, path, size, a, path)
+			if err := s.upload("APPE "+arg, io.NewSectionReader(src, off, size-off)); err != nil {
+				return err
+			}
+			appended = true
+			done, err = p.afterUpload(s, arg, size, a, arg)
 			return err
 		})
+		if !appended && refused(err) {
+			p.q.ref.learn(optAppe, err.Error())
+			return done, asUnsupported("appe", path, err)
+		}
 		if !r.again(ctx, "appe", path, err) {
 			return done, err
 		}
@@ -162,8 +179,11 @@ func (p *Pool) Size(ctx context.Context, path string) (int64, error) {
 func (p *Pool) size(ctx context.Context, path string) (int64, error) {
 	var n int64
 	err := p.do(ctx, "size", path, func(s *Session) error {
-		var err error
-		n, err = s.c.FileSize(path)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		n, err = s.c.FileSize(arg)
 		return err
 	})
 	return n, err
@@ -180,8 +200,12 @@ func (p *Pool) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	return p.do(ctx, "rename", from+" -> "+to, func(s *Session) error {
+		fromArg, toArg, err := s.renameArgs(from, to)
 		s.cwd = "" // some servers change the meaning of a cwd under a renamed tree
-		return s.c.Rename(from, to)
+		if err != nil {
+			return err
+		}
+		return s.c.Rename(fromArg, toArg)
 	})
 }
 
@@ -191,7 +215,13 @@ func (p *Pool) Delete(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	return p.do(ctx, "dele", path, func(s *Session) error { return s.c.Delete(path) })
+	return p.do(ctx, "dele", path, func(s *Session) error {
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.Delete(arg)
+	})
 }
 
 // MakeDir creates a directory (MKD).
@@ -200,7 +230,13 @@ func (p *Pool) MakeDir(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	return p.do(ctx, "mkd", path, func(s *Session) error { return s.c.MakeDir(path) })
+	return p.do(ctx, "mkd", path, func(s *Session) error {
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.MakeDir(arg)
+	})
 }
 
 // RemoveDir removes an empty directory (RMD).
@@ -216,49 +252,71 @@ func (p *Pool) RemoveDir(ctx context.Context, path string) error {
 				return err
 			}
 		}
-		return s.c.RemoveDir(path)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.RemoveDir(arg)
 	})
 }
 
 // SetTime sets the modification time of path: MFMT where the server has
 // it, else vsftpd's "MDTM time path" form. ErrNotSupported when neither
-// works, which the pool then remembers.
+// works, or the server refuses it, which the pool then remembers.
 func (p *Pool) SetTime(ctx context.Context, path string, t time.Time) error {
 	path, err := p.cc.toServer("mfmt", path)
 	if err != nil {
 		return err
 	}
-	if p.noSetTime.Load() {
+	if p.q.ref.refused(optSetTime) {
 		return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
 	}
 	err = p.do(ctx, "mfmt", path, func(s *Session) error {
 		if !s.c.IsSetTimeSupported() {
 			return &Error{Op: "mfmt", Path: path, Msg: "the server cannot set times", Err: ErrNotSupported}
 		}
-		return s.c.SetTime(path, t)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		return s.c.SetTime(arg, t)
 	})
-	if errors.Is(err, ErrNotSupported) {
-		p.noSetTime.Store(true)
-	}
-	return err
+	return p.optionalFailed(optSetTime, "mfmt", path, err)
 }
 
 // Chmod sets the permission bits of path with SITE CHMOD. ErrNotSupported
-// when the server lacks it, which the pool then remembers.
+// when the server lacks or refuses it, which the pool then remembers.
 func (p *Pool) Chmod(ctx context.Context, path string, mode uint32) error {
 	path, err := p.cc.toServer("site chmod", path)
 	if err != nil {
 		return err
 	}
-	if p.noChmod.Load() {
+	if p.q.ref.refused(optChmod) {
 		return &Error{Op: "site chmod", Path: path, Msg: "the server has no SITE CHMOD", Err: ErrNotSupported}
 	}
 	err = p.do(ctx, "site chmod", path, func(s *Session) error {
-		_, _, err := s.raw(2, "SITE CHMOD %04o %s", mode&0o7777, path)
+		arg, err := s.arg(path)
+		if err != nil {
+			return err
+		}
+		_, _, err = s.raw(2, "SITE CHMOD %04o %s", mode&0o7777, arg)
 		return err
 	})
-	if errors.Is(err, ErrNotSupported) {
-		p.noChmod.Store(true)
+	return p.optionalFailed(optChmod, "site chmod", path, err)
+}
+
+// optionalFailed learns from the failure of an optional command: a
+// refusal (see refusedReply) is remembered for the mount and returned as
+// ErrNotSupported, so that callers do it another way; anything else is
+// returned as it is.
+func (p *Pool) optionalFailed(c optional, op, path string, err error) error {
+	if errors.Is(err, ErrNotSupported) && !refused(err) {
+		p.q.ref.learn(c, err.Error()) // the library's own verdict: FEAT lacks it
+		return err
 	}
-	return err
+	if !refused(err) {
+		return err
+	}
+	p.q.ref.learn(c, err.Error())
+	return asUnsupported(op, path, err)
 }

@@ -6,6 +6,7 @@ import (
 	iofs "io/fs"
 	"syscall"
 
+	"github.com/ftpfs/ftpfs/cache"
 	"github.com/ftpfs/ftpfs/conn"
 )
 
@@ -24,6 +25,7 @@ var errnoTable = []struct {
 	{iofs.ErrExist, syscall.EEXIST},
 	{iofs.ErrInvalid, syscall.EINVAL},
 	{conn.ErrNoSpace, syscall.ENOSPC},
+	{conn.ErrNameTooLong, syscall.ENAMETOOLONG},
 	{conn.ErrNotSupported, syscall.ENOTSUP},
 }
 
@@ -38,6 +40,10 @@ func (f *fsys) errno(op, path string, err error) syscall.Errno {
 	if en, ok := err.(syscall.Errno); ok {
 		return en // fs's own verdict; an errno wrapped inside a network error is not
 	}
+	if errors.Is(err, conn.ErrMaybeDenied) && f.listed(path) {
+		f.log.Debug("operation refused", "op", op, "path", path, "err", err)
+		return syscall.EACCES
+	}
 	for _, m := range errnoTable {
 		if errors.Is(err, m.err) {
 			if m.errno != syscall.ENOENT {
@@ -48,6 +54,26 @@ func (f *fsys) errno(op, path string, err error) syscall.Errno {
 	}
 	f.log.Warn("operation failed", "op", op, "path", path, "err", err)
 	return syscall.EIO
+}
+
+// listed reports whether the parent's listing holds the name at path. A
+// 550 that does not say why (vsftpd's "Failed to open file." and "Failed
+// to change directory." for a file or directory of mode 000, pure-ftpd's
+// "Can't check for file existence") is a refusal for a name the server
+// lists, and "no such file" only for a name it does not. The listing is
+// the cached one where there is one (a name just looked up has it), else
+// it is fetched: one listing, on a path that failed already.
+func (f *fsys) listed(path string) bool {
+	if path == "" || path == "/" || path == f.opts.RemoteRoot {
+		return true // the mount's root was entered at mount
+	}
+	_, _, err := f.lookup(context.Background(), cache.Parent(path), baseName(path))
+	if errors.Is(err, conn.ErrMaybeDenied) {
+		// The parent cannot be listed either: a name below a directory
+		// out of reach is out of reach, if that directory exists.
+		return f.listed(cache.Parent(path))
+	}
+	return err == nil
 }
 
 // uploadErrno maps a failed upload for close(2) or fsync(2). The

@@ -34,6 +34,8 @@ type fakeRemote struct {
 	// storeGate, when set, makes Store wait for it to close.
 	storeGate chan struct{}
 	stores    atomic.Int64
+	// listErr, when it has dir, is what List answers for it.
+	listErr map[string]error
 }
 
 func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error) {
@@ -42,7 +44,11 @@ func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error)
 	hold := r.hold
 	ents, ok := r.dirs[dir]
 	ents = append([]conn.Entry(nil), ents...)
+	lerr := r.listErr[dir]
 	r.mu.Unlock()
+	if lerr != nil {
+		return nil, lerr
+	}
 	if hold != nil {
 		<-hold
 	}
@@ -255,6 +261,8 @@ func TestErrno(t *testing.T) {
 		{&conn.Error{Code: 550, Msg: "Permission denied"}, syscall.EACCES},
 		{&conn.Error{Code: 552, Msg: "Quota"}, syscall.ENOSPC},
 		{&conn.Error{Code: 502, Msg: "Not implemented"}, syscall.ENOTSUP},
+		{&conn.Error{Code: 500, Msg: "Command too long."}, syscall.ENAMETOOLONG},
+		{&conn.Error{Code: 451, Msg: "/f: Append/Restart not permitted, try again"}, syscall.EACCES},
 		{&conn.Error{Code: 421, Msg: "Bye"}, syscall.EIO},
 		{&conn.Error{Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}, Msg: "reset"}, syscall.EIO},
 		{fmt.Errorf("wrapped: %w", &conn.Error{Code: 553, Msg: "bad name"}), syscall.EACCES},
@@ -265,6 +273,40 @@ func TestErrno(t *testing.T) {
 	for _, c := range cases {
 		if got := f.errno("op", "/p", c.err); got != c.want {
 			t.Errorf("errno(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// TestErrnoUnclear550 checks that a 550 that does not say why (vsftpd's
+// "Failed to open file." for a file of mode 000) is EACCES for a name the
+// parent's listing holds, and ENOENT for one it does not.
+func TestErrnoUnclear550(t *testing.T) {
+	r := &fakeRemote{dirs: map[string][]conn.Entry{
+		"/":  {{Name: "locked", Type: conn.TypeFile}, {Name: "dir", Type: conn.TypeDir}},
+		"/d": {},
+	}, listErr: map[string]error{
+		"/dir": &conn.Error{Op: "cwd", Path: "/dir", Code: 550, Msg: "Failed to change directory."},
+	}}
+	f := newFsys(r, Options{RemoteRoot: "/", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cases := []struct {
+		path string
+		err  error
+		want syscall.Errno
+	}{
+		{"/locked", &conn.Error{Op: "retr", Code: 550, Msg: "Failed to open file."}, syscall.EACCES},
+		{"/dir", &conn.Error{Op: "cwd", Code: 550, Msg: "Failed to change directory."}, syscall.EACCES},
+		{"/dir", &conn.Error{Op: "list", Code: 550, Msg: "Can't check for file existence"}, syscall.EACCES},
+		{"/gone", &conn.Error{Op: "retr", Code: 550, Msg: "Failed to open file."}, syscall.ENOENT},
+		{"/d/gone", &conn.Error{Op: "retr", Code: 550, Msg: "Failed to open file."}, syscall.ENOENT},
+		{"/locked", &conn.Error{Op: "retr", Code: 550, Msg: "No such file or directory"}, syscall.ENOENT},
+		{"/nodir/x", &conn.Error{Op: "retr", Code: 550, Msg: "Failed to open file."}, syscall.ENOENT},
+		// A name in a directory that cannot be entered, as local
+		// permissions do: the directory is refused, so is the name.
+		{"/dir/x", &conn.Error{Op: "cwd", Code: 550, Msg: "Failed to change directory."}, syscall.EACCES},
+	}
+	for _, c := range cases {
+		if got := f.errno("op", c.path, c.err); got != c.want {
+			t.Errorf("errno(%s, %v) = %v, want %v", c.path, c.err, got, c.want)
 		}
 	}
 }

@@ -109,10 +109,12 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	}
 	// What comes first on a new mount is a look at its root: over a link
 	// with latency its listing costs three round trips, better spent
-	// before the mount is there than after. A failure shows at the first
-	// look, as any other.
+	// before the mount is there than after. A root that cannot be listed
+	// (a server that refuses both MLSD and LIST) would be an empty
+	// directory that fails every look: the mount fails instead, with the
+	// server's reply.
 	if _, err := f.listing(context.Background(), opts.RemoteRoot); err != nil {
-		f.log.Debug("listing the root at mount failed", "err", err)
+		return nil, fmt.Errorf("remote directory %s: %w", opts.RemoteRoot, err)
 	}
 	srv, err := fusefs.Mount(mountpoint, root, fo)
 	if err != nil {

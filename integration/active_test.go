@@ -68,7 +68,7 @@ func TestActive(t *testing.T) {
 // once per mount and said once in the log.
 func TestActivePORTFallback(t *testing.T) {
 	RequireFUSE(t)
-	srv := StartServer(t, KindPyftpdlib, t.TempDir(), WithRefused("EPRT"))
+	srv := StartServer(t, KindPyftpdlib, t.TempDir(), WithRefuse("EPRT"))
 	log := activeRoundTrip(t, srv)
 	// Two mounts: each learns once (sessions that start a transfer at
 	// the same moment may both try EPRT first).

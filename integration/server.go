@@ -26,13 +26,16 @@ const (
 	KindPureFTPd = "pure-ftpd"
 	// KindProFTPd is proftpd 1.3.8 (MLSD, MFMT, UTF8; Telnet IAC handling on the control connection).
 	KindProFTPd = "proftpd"
+	// KindProFTPdDefault is proftpd 1.3.8 in its default configuration: AllowStoreRestart off refuses
+	// APPE with "451 PATH: Append/Restart not permitted, try again".
+	KindProFTPdDefault = "proftpd-default"
 	// KindPyftpdlib is pyftpdlib 1.5.7 (MLSD, MFMT).
 	KindPyftpdlib = "pyftpdlib"
 )
 
 // ServerKinds returns the kinds of real FTP servers StartServer can start.
 func ServerKinds() []string {
-	return []string{KindVsftpd, KindPureFTPd, KindProFTPd, KindPyftpdlib}
+	return []string{KindVsftpd, KindPureFTPd, KindProFTPd, KindProFTPdDefault, KindPyftpdlib}
 }
 
 // Login that StartServer gives every server. scripts/ftp-server makes it a system user that owns the
@@ -99,10 +102,10 @@ type serverOptions struct {
 	refuse      string
 }
 
-// WithRefused makes the server answer the command verb with 500, as a
-// server that lacks it does (pyftpdlib only).
-func WithRefused(verb string) ServerOption {
-	return func(o *serverOptions) { o.refuse = verb }
+// WithRefuse makes a pyftpdlib server refuse the commands named in spec, "CMD[=HOW],...", as
+// scripts/ftp-server's --refuse describes (HOW: 500, 502, 451 or oops).
+func WithRefuse(spec string) ServerOption {
+	return func(o *serverOptions) { o.refuse = spec }
 }
 
 // WithTLS serves FTPS, "explicit" (AUTH TLS) or "implicit", with a fresh

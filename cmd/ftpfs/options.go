@@ -45,6 +45,7 @@ type options struct {
 	account      string
 	tlsCCC       bool
 	clearData    bool
+	disableMLSD  bool
 	cacheTTL     time.Duration
 	connections  int
 	timeout      time.Duration
@@ -223,6 +224,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"writeback":           &o.writeback,
 		"direct_upload":       &o.directUpload,
 		"tls_ccc":             &o.tlsCCC,
+		"disable_mlsd":        &o.disableMLSD,
 	}
 }
 

@@ -53,6 +53,7 @@ Options:
   account=ACCT        sent with ACCT when the server asks for an account after login (332)
   encoding=NAME       the server's character set for file names (GBK, Shift_JIS,
                       ISO-8859-1...); names show as UTF-8
+  disable_mlsd        list directories with LIST even where the server offers MLSD
   debug               log every FTP command and reply (passwords masked)
   log_file=PATH       log there instead of stderr (foreground) or syslog (background)
   ro                  mount read-only
