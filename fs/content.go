@@ -35,8 +35,13 @@ type content struct {
 	onServer   bool  // false for a file created here and not yet uploaded
 	minWrite   int64 // lowest offset written or truncated since the upload
 	dirty      bool
-	mtime      time.Time // of the last change, shown until the server's listing says otherwise
-	up         *upstream // an upload running alongside the writes, if any
+	// emptied: truncated to nothing by an open with O_TRUNC, and nothing
+	// written since. The close of a duplicate descriptor (a shell's
+	// `cmd > file` opens, dup2s and closes) does not upload that: the
+	// server keeps its file until the writer's last close.
+	emptied bool
+	mtime   time.Time // of the last change, shown until the server's listing says otherwise
+	up      *upstream // an upload running alongside the writes, if any
 }
 
 // span is the byte range [off, end).
@@ -87,7 +92,7 @@ func (c *content) write(p []byte, off int64) error {
 	}
 	c.markKnown(off, off+int64(len(p)))
 	c.minWrite = min(c.minWrite, off)
-	c.dirty, c.mtime = true, time.Now()
+	c.dirty, c.mtime, c.emptied = true, time.Now(), false
 	return nil
 }
 
@@ -100,7 +105,7 @@ func (c *content) truncate(n int64) error {
 	}
 	c.keep = min(c.keep, n)
 	c.minWrite = min(c.minWrite, n)
-	c.dirty, c.mtime = true, time.Now()
+	c.dirty, c.mtime, c.emptied = true, time.Now(), false
 	return nil
 }
 

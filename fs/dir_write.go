@@ -38,6 +38,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	out.SetEntryTimeout(d.fs.opts.CacheTTL)
 	out.SetAttrTimeout(d.fs.opts.CacheTTL)
 	d.fs.track(fn, true)
+	d.fs.dirChanged(d.remotePath())
 	ino := d.fs.inodes.number(d.Root(), joinRel(d.rel(), name), syscall.S_IFREG)
 	child := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
 	return child, &fileHandle{n: fn}, 0, 0
@@ -59,6 +60,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	e := conn.Entry{Name: name, Type: conn.TypeDir, ModTime: time.Now(), HasTime: true}
 	d.fs.cacheUpdate(p, e)
 	d.fs.meta.PutListing(p, cache.NewListing[conn.Entry](nil, entryName, time.Now()))
+	d.fs.dirChanged(d.remotePath())
 	return d.fs.newChild(ctx, &d.Inode, d.rel(), name, e, time.Now(), out), 0
 }
 
@@ -102,6 +104,7 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	}
 	fn.markUnlinked()
 	d.fs.cacheRemove(p, false)
+	d.fs.dirChanged(d.remotePath())
 	return 0
 }
 
@@ -165,5 +168,6 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return d.fs.errno("rmdir", p, err)
 	}
 	d.fs.cacheRemove(p, true)
+	d.fs.dirChanged(d.remotePath())
 	return 0
 }

@@ -11,6 +11,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/ftpfs/ftpfs/cache"
 	"github.com/ftpfs/ftpfs/conn"
 )
 
@@ -51,6 +52,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 			if err := n.content.truncate(0); err != nil {
 				return nil, 0, n.fs.errno("open", p, err)
 			}
+			n.content.emptied = n.content.onServer
 		}
 	}
 	n.handles++
@@ -136,6 +138,9 @@ func (n *fileNode) flush(ctx context.Context) error {
 	e.Type, e.Size, e.ModTime, e.HasTime = conn.TypeFile, n.content.size(), n.content.mtime, true
 	n.setEntry(e)
 	n.fs.cacheUpdate(p, e)
+	if sent && !n.fs.opts.DirectUpload {
+		n.fs.dirChanged(cache.Parent(p))
+	}
 	if sent {
 		n.fs.settlePending(p, a, applied)
 	} else {
@@ -267,10 +272,23 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 
 // Flush uploads at close(2): the kernel ignores errors from release, so
 // this is where a failed upload reaches the application, as EIO.
+//
+// A file emptied by O_TRUNC and not written to since is not uploaded here
+// but at the release: a close of a duplicate descriptor flushes too, and
+// would replace the server's file with an empty one while the writer has
+// yet to write.
 func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
 	n := h.n
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
+	if n.content != nil && n.content.emptied {
+		return 0
+	}
+	return n.flushErrno(ctx)
+}
+
+// flushErrno uploads (or journals) the content now. Called with cmu held.
+func (n *fileNode) flushErrno(ctx context.Context) syscall.Errno {
 	if err := n.flush(ctx); err != nil {
 		return n.fs.uploadErrno(n.remotePath(), err)
 	}
@@ -280,7 +298,10 @@ func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
 // Fsync uploads, so that fsync(2) returns once the server has the file;
 // in writeback mode it waits for the queued upload.
 func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	if errno := h.Flush(ctx); errno != 0 {
+	h.n.cmu.Lock()
+	errno := h.n.flushErrno(ctx)
+	h.n.cmu.Unlock()
+	if errno != 0 {
 		return errno
 	}
 	return h.n.waitUpload(ctx)

@@ -43,6 +43,9 @@ type Options struct {
 	// local disk, in QueueDir, and uploads them in the background.
 	Writeback bool
 	QueueDir  string
+	// DirectUpload: uploads are written in place (conn.Config's
+	// DirectUpload), so a rewrite leaves the directory's time alone.
+	DirectUpload bool
 	// PrefetchConns is how many connections listing subdirectories ahead
 	// of a walk, and reading small files ahead of a process reading them
 	// in turn, may use at once; 0 turns both off.
@@ -203,6 +206,19 @@ func (f *fsys) cacheTouch(p string, t time.Time) {
 		e.ModTime, e.HasTime = t, true
 		f.cacheUpdate(p, e)
 	}
+}
+
+// dirChanged records that an entry of dir was created, removed, renamed
+// or replaced (an upload renames its temporary file over the old one):
+// the server's directory time advances, now or when a journaled upload
+// lands, and so does the time shown, as on a local filesystem. A time set
+// on dir before no longer holds, and tools that compare it (rsync, which
+// sets a directory's time again when it differs) see that.
+func (f *fsys) dirChanged(dir string) {
+	if _, ok := f.overrides.get(dir); ok {
+		f.overrides.update(dir, func(o *override) { o.hasMtime, o.pendingTime = false, false })
+	}
+	f.cacheTouch(dir, time.Now())
 }
 
 // track records whether n holds a content.

@@ -132,6 +132,8 @@ func (d *dirNode) removeForRename(ctx context.Context, to string, dst conn.Entry
 
 // renamed brings the caches up to date after a rename.
 func (f *fsys) renamed(from, to string, e conn.Entry) {
+	f.dirChanged(cache.Parent(from))
+	f.dirChanged(cache.Parent(to))
 	f.meta.Remove(cache.Parent(from), baseName(from))
 	f.forgetContents(from, e.Type == conn.TypeDir)
 	if e.Type == conn.TypeDir {

@@ -278,5 +278,6 @@ func (n *fileNode) enqueue(ctx context.Context) error {
 	ent.Type, ent.Size, ent.ModTime, ent.HasTime = conn.TypeFile, size, c.mtime, true
 	n.setEntry(ent)
 	n.fs.cacheUpdate(p, ent)
+	n.fs.dirChanged(cache.Parent(p))
 	return nil
 }

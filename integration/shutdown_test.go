@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -120,5 +121,44 @@ func TestKillDuringRewrite(t *testing.T) {
 				t.Errorf("server holds %d names after a clean upload, want 1", len(ents))
 			}
 		})
+	}
+}
+
+// TestShellRedirectKeepsServerFile rewrites an existing file the way a
+// shell does (`cmd > file`: open with O_TRUNC, dup2 onto stdout, close
+// the first descriptor, which flushes): until the command's last close
+// the server keeps its previous file, then it gets the new one, uploaded
+// once.
+func TestShellRedirectKeepsServerFile(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range []string{KindPureFTPd, KindInProcess} {
+		for _, mode := range []string{"default", "writeback"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) {
+				root := t.TempDir()
+				old := randomBytes(91, 1<<20)
+				write(t, filepath.Join(root, "old"), old)
+				srv := StartKind(t, kind, root)
+				opts := []string{"debug"}
+				if mode == "writeback" {
+					opts = append(opts, "writeback")
+				}
+				m := MountServer(t, srv, opts...)
+				done := make(chan string, 1)
+				go func() {
+					out, err := exec.Command("bash", "-c", `(sleep 1; echo new) > "$0"`, filepath.Join(m.Dir, "old")).CombinedOutput()
+					done <- fmt.Sprint(string(out), err)
+				}()
+				time.Sleep(500 * time.Millisecond)
+				mustEqualFile(t, filepath.Join(root, "old"), old)
+				if res := <-done; res != "<nil>" {
+					t.Fatalf("bash: %s", res)
+				}
+				m.Unmount(t)
+				mustEqualFile(t, filepath.Join(root, "old"), []byte("new\n"))
+				if n := strings.Count(m.Log(), `cmd="STOR`); n != 1 {
+					t.Errorf("%d uploads, want 1", n)
+				}
+			})
+		}
 	}
 }

@@ -104,3 +104,60 @@ func TestWritebackOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestRsyncDirectoryTimes copies a tree with rsync -a, which sets each
+// directory's time when it makes it and again at the end where it
+// differs: uploads into a directory change its time on the server, so the
+// time shown must move too, or rsync leaves the server's directories with
+// the times of their last upload. After a remount an unchanged rsync must
+// find nothing to do.
+func TestRsyncDirectoryTimes(t *testing.T) {
+	RequireFUSE(t)
+	src := filepath.Join(t.TempDir(), "src")
+	for i := 0; i < 24; i++ {
+		p := filepath.Join(src, fmt.Sprintf("d%d", i%3), fmt.Sprintf("e%d", i%2), fmt.Sprintf("f%02d", i))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		write(t, p, randomBytes(uint64(500+i), 200+i*50))
+	}
+	old := time.Date(2017, 1, 2, 3, 4, 5, 0, time.UTC)
+	must(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err == nil {
+			err = os.Chtimes(p, old, old)
+		}
+		return err
+	}))
+	for _, kind := range []string{KindPureFTPd, KindInProcess} {
+		for _, mode := range []string{"default", "writeback"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) {
+				root := t.TempDir()
+				srv := StartKind(t, kind, root)
+				var opts []string
+				if mode == "writeback" {
+					opts = append(opts, "writeback")
+				}
+				m := MountServer(t, srv, opts...)
+				Run(t, 2*time.Minute, "rsync", "-a", src+"/", filepath.Join(m.Dir, "dst")+"/")
+				m.Unmount(t)
+				must(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+					if err != nil || !d.IsDir() {
+						return err
+					}
+					rel, _ := filepath.Rel(src, p)
+					di, err := os.Stat(filepath.Join(root, "dst", rel))
+					if err != nil {
+						return err
+					}
+					if !di.ModTime().Equal(old) {
+						t.Errorf("directory %s on the server: time %v, want %v", rel, di.ModTime(), old)
+					}
+					return nil
+				}))
+				m2 := MountServer(t, srv, opts...)
+				out := Run(t, time.Minute, "rsync", "-a", "-i", "-n", src+"/", filepath.Join(m2.Dir, "dst")+"/")
+				if strings.TrimSpace(out) != "" {
+					t.Errorf("an unchanged rsync after a remount would change:\n%s", out)
+				}
+			})
+		}
+	}
+}

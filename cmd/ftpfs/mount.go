@@ -162,6 +162,7 @@ func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
 		DefaultPermissions: o.defaultPermissions,
 		Logger:             log,
 		Writeback:          o.writeback,
+		DirectUpload:       o.directUpload,
 		// Leave one connection to what is asked for.
 		PrefetchConns: max(connectionsOf(o)-1, 0),
 	}
