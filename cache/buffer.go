@@ -128,7 +128,7 @@ func (b *Buffer) spill() error {
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return fmt.Errorf("cache dir: %w", err)
 	}
-	f, err := os.CreateTemp(b.dir, spillPrefix+flatName(b.hint, 100)+".*")
+	f, err := os.CreateTemp(b.dir, spillPrefix+FlatName(b.hint, 100)+".*")
 	if err != nil {
 		return fmt.Errorf("cache dir: %w", err)
 	}
@@ -234,7 +234,7 @@ func KeepFile(src, dir, remotePath string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	base := time.Now().UTC().Format("20060102T150405") + "-" + flatName(remotePath, 200)
+	base := time.Now().UTC().Format("20060102T150405") + "-" + FlatName(remotePath, 200)
 	for i := 0; i < 1000; i++ {
 		name := base
 		if i > 0 {
@@ -258,8 +258,10 @@ func KeepFile(src, dir, remotePath string) (string, error) {
 	return "", fmt.Errorf("keep %s: too many files of that name in %s", remotePath, dir)
 }
 
-// flatName is a server path as one file name of at most max bytes.
-func flatName(p string, max int) string {
+// FlatName is a server path as one file name of at most max bytes: "/"
+// becomes "%" (the end of a long path is kept). UnflatName undoes it, as
+// well as a name can tell.
+func FlatName(p string, max int) string {
 	n := strings.ReplaceAll(strings.Trim(p, "/"), "/", "%")
 	if n == "" {
 		n = "file"
@@ -269,6 +271,9 @@ func flatName(p string, max int) string {
 	}
 	return n
 }
+
+// UnflatName returns the server path a FlatName stands for.
+func UnflatName(name string) string { return "/" + strings.ReplaceAll(name, "%", "/") }
 
 // Orphan is a spill file that a killed process left, now kept.
 type Orphan struct {
@@ -306,7 +311,7 @@ func SweepOrphans(cacheDir string) ([]Orphan, error) {
 		if i := strings.LastIndexByte(hint, '.'); i > 0 {
 			hint = hint[:i]
 		}
-		dst, err := KeepFile(p, UnsavedDir(cacheDir), strings.ReplaceAll(hint, "%", "/"))
+		dst, err := KeepFile(p, UnsavedDir(cacheDir), UnflatName(hint))
 		f.Close()
 		if err != nil {
 			errs = append(errs, err)

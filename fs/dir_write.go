@@ -162,12 +162,37 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return d.fs.errno("rmdir", p, err)
 	}
 	if err := d.fs.remote.RemoveDir(ctx, p); err != nil {
-		if ents, lerr := d.fs.remote.List(ctx, p); lerr == nil && len(ents) > 0 {
+		ents, lerr := d.fs.remote.List(ctx, p)
+		if lerr == nil && d.removeTempNames(ctx, p, ents) {
+			err = d.fs.remote.RemoveDir(ctx, p)
+		} else if lerr == nil && len(ents) > 0 {
 			return syscall.ENOTEMPTY
 		}
-		return d.fs.errno("rmdir", p, err)
+		if err != nil {
+			return d.fs.errno("rmdir", p, err)
+		}
 	}
 	d.fs.cacheRemove(p, true)
 	d.fs.dirChanged(d.remotePath())
 	return 0
+}
+
+// removeTempNames removes the temporary uploads a crash left in dir, if
+// they are all it holds (the listing hides them, so to the user the
+// directory is empty), and reports whether it did.
+func (d *dirNode) removeTempNames(ctx context.Context, dir string, ents []conn.Entry) bool {
+	if len(ents) == 0 {
+		return false
+	}
+	for _, e := range ents {
+		if !isTempName(e.Name) {
+			return false
+		}
+	}
+	for _, e := range ents {
+		if err := d.fs.remote.Delete(ctx, cache.Join(dir, e.Name)); err != nil {
+			return false
+		}
+	}
+	return true
 }

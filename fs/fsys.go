@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"strings"
 	iofs "io/fs"
 	"log/slog"
 	"sync"
@@ -148,6 +149,7 @@ func (f *fsys) listing(ctx context.Context, dir string) (*cache.Listing[conn.Ent
 
 	asked := time.Now()
 	entries, err := f.remote.List(context.WithoutCancel(ctx), dir)
+	entries = withoutTempNames(entries)
 	if err == nil {
 		w.l = cache.NewListing(entries, entryName, asked)
 		f.wb.overlay(dir, w.l)
@@ -256,3 +258,20 @@ func (f *fsys) abandonOpen() int {
 // errShuttingDown is what a write or an upload gets once a shutdown has
 // given up on the files still open.
 var errShuttingDown = &conn.Error{Op: "write", Msg: "ftpfs is shutting down; the file's bytes are kept locally", Err: iofs.ErrClosed}
+
+// isTempName reports an upload's temporary name, ".NAME" + conn.TempSuffix:
+// an upload in flight, or one a crash left, which the next upload of NAME
+// takes over. Listings leave them out; rmdir removes those it finds.
+func isTempName(name string) bool {
+	return len(name) > len(conn.TempSuffix)+1 && name[0] == '.' && strings.HasSuffix(name, conn.TempSuffix)
+}
+
+func withoutTempNames(entries []conn.Entry) []conn.Entry {
+	out := entries[:0]
+	for _, e := range entries {
+		if !isTempName(e.Name) {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -48,8 +48,11 @@ func openWriteback(f *fsys, dir, unsaved string) (*wbQueue, error) {
 		f.log.Debug("upload queue held by another mount", "queue", dir)
 		return nil, nil
 	}
-	if err != nil {
+	if errors.Is(err, writeback.ErrInUse) {
 		return nil, fmt.Errorf("%w (a second writeback mount of the same server and user needs its own -o cache_dir=)", err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	w.q = q
 	if left > 0 {

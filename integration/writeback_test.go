@@ -122,7 +122,7 @@ func TestWritebackResume(t *testing.T) {
 	if took := time.Since(start); took > 12*time.Second {
 		t.Errorf("ftpfs took %v to exit with writeback_wait=2", took)
 	}
-	if !strings.Contains(m.Log(), "uploads left queued") {
+	if !strings.Contains(m.Log(), "operations left in the journal") {
 		t.Errorf("the log does not say that uploads were left queued:\n%s", tail(m.Log(), 20))
 	}
 	for name := range want {
@@ -195,7 +195,7 @@ func TestWritebackUnmountWaits(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(env.root, "w0")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode of w0 on the server after a chmod while queued: %v, %v; want 0600", fi.Mode(), err)
 	}
-	if !strings.Contains(m.Log(), "finishing the queued uploads") {
+	if !strings.Contains(m.Log(), "finishing the journaled uploads") {
 		t.Errorf("nothing was left to upload at the unmount; the test shows nothing:\n%s", tail(m.Log(), 20))
 	}
 	if code := m.cmd.ProcessState.ExitCode(); code != 0 {

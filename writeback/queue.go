@@ -99,6 +99,8 @@ type Queue struct {
 	failures map[string]error   // guarded by mu; failed uploads not yet reported by Wait
 	seq      uint64             // guarded by mu
 	closed   bool               // guarded by mu
+	closing  bool               // guarded by mu; Drain is waiting
+	busy     time.Time          // guarded by mu; when the queue last stopped being empty
 	stats    stats              // guarded by mu
 }
 
@@ -130,6 +132,7 @@ func Open(cfg Config) (*Queue, int, error) {
 	q := &Queue{cfg: cfg, j: j, log: cfg.Logger, shadows: map[string]*shadow{}, failures: map[string]error{}}
 	q.cond = sync.NewCond(&q.mu)
 	q.ctx, q.stop = context.WithCancel(context.Background())
+	q.moveKept()
 	left, err := j.Entries()
 	if err != nil {
 		q.log.Error("upload queue", "err", err)
@@ -198,6 +201,9 @@ func (q *Queue) addLocked(o Op) *op {
 			p.dependents = append(p.dependents, x)
 			x.blockers++
 		}
+	}
+	if len(q.pending) == 0 {
+		q.busy = time.Now()
 	}
 	q.pending = append(q.pending, x)
 	switch x.kind() {
@@ -403,6 +409,12 @@ func (q *Queue) end(x *op, st state, applied Applied, err error) {
 	q.compactLocked()
 	drained := len(q.pending) == 0
 	n := q.stats.sinceEmpty
+	// Worth a line where someone may be waiting: after a busy spell, or
+	// at the unmount; a burst of a few files drains unremarked.
+	level := slog.LevelDebug
+	if q.closing || time.Since(q.busy) >= 2*time.Second {
+		level = slog.LevelInfo
+	}
 	if drained {
 		q.stats.sinceEmpty = 0
 	}
@@ -413,7 +425,7 @@ func (q *Queue) end(x *op, st state, applied Applied, err error) {
 	}
 	close(x.doneCh)
 	if drained && n > 0 {
-		q.log.Info(fmt.Sprintf("all %d queued uploads are on the server", n))
+		q.log.Log(context.Background(), level, fmt.Sprintf("all %d queued uploads are on the server", n))
 	}
 }
 
@@ -456,11 +468,38 @@ func (q *Queue) keep(o Op) (string, error) {
 		return dst, nil
 	}
 	q.log.Warn("cannot move a failed upload's data to the unsaved directory", "dir", q.cfg.Unsaved, "err", err)
-	beside := filepath.Join(q.j.dir, o.ID+keptSuffix)
+	// The name says which server path it was for; the next Open moves it
+	// to the unsaved directory if it can.
+	beside := filepath.Join(q.j.dir, o.ID+"-"+cache.FlatName(o.Path, 150)+keptSuffix)
 	if rerr := os.Rename(data, beside); rerr != nil {
 		return data, rerr
 	}
 	return beside, nil
+}
+
+// moveKept moves the data of failed uploads that an earlier mount could
+// only keep beside the journal into the unsaved directory, where users
+// look for it.
+func (q *Queue) moveKept() {
+	ents, err := os.ReadDir(q.j.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), keptSuffix)
+		if !ok {
+			continue
+		}
+		_, flat, _ := strings.Cut(name, "-") // after the ID's time
+		_, flat, _ = strings.Cut(flat, "-")  // and its sequence number
+		path := cache.UnflatName(flat)
+		src := filepath.Join(q.j.dir, e.Name())
+		if dst, err := cache.KeepFile(src, q.cfg.Unsaved, path); err == nil {
+			q.log.Warn("a failed upload kept beside the journal is now in the unsaved directory", "path", path, "copy", dst)
+		} else {
+			q.log.Warn("a failed upload is kept beside the journal", "path", path, "copy", src, "err", err)
+		}
+	}
 }
 
 // Drain waits until nothing is pending or ctx ends, then stops the
@@ -474,6 +513,7 @@ func (q *Queue) Drain(ctx context.Context) int {
 	})
 	defer stop()
 	q.mu.Lock()
+	q.closing = true
 	for q.activeLocked() > 0 && ctx.Err() == nil {
 		q.cond.Wait()
 	}

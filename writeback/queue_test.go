@@ -408,3 +408,34 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Data kept beside the journal (the unsaved directory could not be made)
+// moves there at the next Open that can make it, named after its path.
+func TestKeptBesideMovesToUnsaved(t *testing.T) {
+	s := newFakeStore()
+	s.fail["/d/f"] = errors.New("553 Permission denied")
+	dir := t.TempDir()
+	blocker := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocker, nil, 0o600)
+	q, _, err := Open(Config{Dir: dir, Unsaved: filepath.Join(blocker, "unsaved"), Store: s, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload(t, q, "/d/f", "precious")
+	q.Start(1)
+	drain(t, q)
+	unsaved := filepath.Join(t.TempDir(), "unsaved")
+	q2, _, err := Open(Config{Dir: dir, Unsaved: unsaved, Store: s, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, q2)
+	ents, _ := os.ReadDir(unsaved)
+	if len(ents) != 1 || !strings.HasSuffix(ents[0].Name(), "-d%f") {
+		t.Fatalf("unsaved/ holds %v", ents)
+	}
+	if b, _ := os.ReadFile(filepath.Join(unsaved, ents[0].Name())); string(b) != "precious" {
+		t.Fatalf("kept %q", b)
+	}
+	assertEmptyJournal(t, q2)
+}

@@ -71,6 +71,7 @@ wait:
 	signal.Stop(sigs)
 	signal.Stop(usr1)
 	pool.Close()
+	log.Log(context.Background(), level, "unmounted", "mountpoint", o.mountpoint, "status", status)
 	return status
 }
 
@@ -78,7 +79,7 @@ wait:
 // writeback mode, up to writeback_wait or another signal; what is left
 // stays queued for the next mount. It returns how many were left.
 func drainUploads(srv *fs.Server, o *options, log *slog.Logger, sigs chan os.Signal, n int) int {
-	log.Info("unmounted; finishing the queued uploads", "files", n, "wait", o.writebackWait)
+	log.Info("unmounted; finishing the journaled uploads", "operations", n, "wait", o.writebackWait)
 	ctx, cancel := context.WithTimeout(context.Background(), o.writebackWait)
 	defer cancel()
 	go func() {
@@ -94,8 +95,8 @@ func drainUploads(srv *fs.Server, o *options, log *slog.Logger, sigs chan os.Sig
 	}
 	left := srv.DrainUploads(ctx)
 	if left > 0 {
-		log.Warn("uploads left queued; the next mount of this server with -o writeback resumes them",
-			"files", left, "queue", srv.QueueDir())
+		log.Warn("operations left in the journal; the next mount of this server and user resumes them, with or without -o writeback",
+			"operations", left, "journal", srv.QueueDir())
 	}
 	return left
 }
