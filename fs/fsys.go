@@ -2,9 +2,9 @@ package fs
 
 import (
 	"context"
-	"strings"
 	iofs "io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
