@@ -15,6 +15,10 @@ type Attrs struct {
 	HasMode bool
 	ModTime time.Time // with HasTime
 	HasTime bool
+	// InPlace makes Store write the file in place, not under a temporary
+	// name: for a file its owner may not write (mode without 0200), which
+	// a rename over it would replace where a STOR is refused.
+	InPlace bool
 }
 
 // Applied says which of the Attrs the server took.

@@ -39,7 +39,7 @@ func (p *Pool) storeVia(s *Session, path string, attrs func() Attrs, body func()
 		return Applied{}, err
 	}
 	tmp := target
-	if t := p.uploadName(path); t != path {
+	if t := p.uploadName(path); t != path && !attrs().InPlace {
 		if tmp, err = s.arg(t); err != nil {
 			return Applied{}, err
 		}

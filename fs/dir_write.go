@@ -22,6 +22,14 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, syscall.EROFS
 	}
 	p := cache.Join(d.remotePath(), name)
+	if flags&(syscall.O_TRUNC|syscall.O_EXCL) == 0 {
+		// An append (`>>`) or a write in place of a name a cached listing
+		// did not hold: the file may have appeared on the server since, and
+		// creating it here would replace it. Ask the server.
+		if ch, h, errno, found := d.openExisting(ctx, name, flags, out); found {
+			return ch, h, 0, errno
+		}
+	}
 	c, err := newContent(d.fs.opts.CacheDir, p, 0, false)
 	if err != nil {
 		return nil, nil, 0, d.fs.errno("create", p, err)
@@ -195,4 +203,31 @@ func (d *dirNode) removeTempNames(ctx context.Context, dir string, ents []conn.E
 		}
 	}
 	return true
+}
+
+// openExisting lists the directory afresh and, if the server holds a file
+// called name, opens it as open(2) without O_CREAT would. found says
+// whether it did (or failed trying).
+func (d *dirNode) openExisting(ctx context.Context, name string, flags uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, syscall.Errno, bool) {
+	dir := d.remotePath()
+	d.fs.meta.Invalidate(cache.Join(dir, name))
+	e, at, err := d.fs.lookup(ctx, dir, name)
+	switch {
+	case err == errNotExist:
+		return nil, nil, 0, false
+	case err != nil:
+		return nil, nil, d.fs.errno("create", cache.Join(dir, name), err), true
+	case e.Type == conn.TypeDir:
+		return nil, nil, syscall.EISDIR, true
+	}
+	ch := d.fs.newChild(ctx, &d.Inode, d.rel(), name, e, at, out)
+	fn, ok := ch.Operations().(*fileNode)
+	if !ok {
+		return nil, nil, syscall.EACCES, true
+	}
+	h, _, errno := fn.Open(ctx, flags)
+	if errno != 0 {
+		return nil, nil, errno, true
+	}
+	return ch, h, 0, true
 }

@@ -261,7 +261,7 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	if err := n.ensureContent(); err != nil {
 		return 0, n.fs.errno("write", n.remotePath(), err)
 	}
-	if off == 0 && !n.unlinked && !n.fs.opts.Writeback && n.content.streamable() && !n.fs.wb.related(n.remotePath()) {
+	if off == 0 && !n.unlinked && !n.fs.opts.Writeback && n.content.streamable() && !n.fs.wb.related(n.remotePath()) && !n.uploadAttrs(n.remotePath()).InPlace {
 		n.content.up = startUpstream(n.fs.remote, n.remotePath(), n.content.buf)
 	}
 	if err := n.content.write(data, off); err != nil {
@@ -397,5 +397,8 @@ func (n *fileNode) uploadAttrs(p string) conn.Attrs {
 	} else if e := n.getEntry(); e.HasPerm {
 		a.Mode, a.HasMode = uint32(e.Perm.Perm())|specialBits(e.Perm), true
 	}
+	// A file its owner may not write is written in place: the server, not
+	// a rename over it, decides.
+	a.InPlace = a.HasMode && a.Mode&0o200 == 0
 	return a
 }

@@ -97,6 +97,13 @@ func (n *node) setattr(ctx context.Context, in *fuse.SetAttrIn, pending bool) sy
 	}
 	if mtime, ok := in.GetMTime(); ok {
 		errno := n.fs.setTime(ctx, p, mtime, pending)
+		if errno == 0 {
+			// Shown at once: the node's entry is newer than any listing
+			// that still has the old time.
+			e := n.getEntry()
+			e.ModTime, e.HasTime = mtime, true
+			n.setEntry(e)
+		}
 		if errno != 0 && n.StableAttr().Mode == syscall.S_IFDIR {
 			// vsftpd and pyftpdlib set times on files only; tar sets
 			// them on every directory it makes. Keep it here instead.

@@ -128,7 +128,8 @@ func (s wbStore) Rename(ctx context.Context, from, to string) error {
 }
 
 func connAttrs(a writeback.Attrs) conn.Attrs {
-	return conn.Attrs{Mode: a.Mode, HasMode: a.HasMode, ModTime: a.ModTime, HasTime: a.HasTime}
+	return conn.Attrs{Mode: a.Mode, HasMode: a.HasMode, ModTime: a.ModTime, HasTime: a.HasTime,
+		InPlace: a.HasMode && a.Mode&0o200 == 0}
 }
 
 func wbAttrs(a conn.Attrs) writeback.Attrs {

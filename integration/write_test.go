@@ -64,6 +64,8 @@ var writeCases = []struct {
 	{"Times", testTimes},
 	{"Chmod", testChmod},
 	{"RewriteKeepsMode", testRewriteKeepsMode},
+	{"ReadOnlyFileRefused", testReadOnlyFileRefused},
+	{"AppendToFileMadeOnServer", testAppendToFileMadeOnServer},
 	{"OpenFileSurvivesUnlinkAndRename", testOpenSurvives},
 	{"UntarAndRsync", testUntarAndRsync},
 	{"RandomOps", testRandomOps},
@@ -433,6 +435,45 @@ func testRewriteKeepsMode(t *testing.T, env *writeEnv) {
 			t.Errorf("temporary upload left: %s", e.Name())
 		}
 	}
+}
+
+// testReadOnlyFileRefused rewrites a file its owner may not write (0444
+// on the server): the server refuses the STOR, as it would any client's,
+// and keeps the file; a rename of a temporary upload over it would have
+// gone through.
+func testReadOnlyFileRefused(t *testing.T, env *writeEnv) {
+	if env.srv.Kind == KindInProcess || env.srv.Kind == KindInProcessLIST || env.srv.Kind == KindPyftpdlib {
+		t.Skip("the in-process server runs as root, and pyftpdlib lists no modes")
+	}
+	mnt, disk := env.dir(t)
+	write(t, filepath.Join(disk, "ro"), []byte("keep me"))
+	must(t, os.Chmod(filepath.Join(disk, "ro"), 0o444))
+	fresh := filepath.Join(MountServer(t, env.srv).Dir, filepath.Base(mnt))
+	if err := os.WriteFile(filepath.Join(fresh, "ro"), []byte("changed"), 0o644); err == nil {
+		t.Error("rewriting a read-only file succeeded")
+	}
+	mustEqualFile(t, filepath.Join(disk, "ro"), []byte("keep me"))
+}
+
+// testAppendToFileMadeOnServer appends (`>>`) to a file that appeared on
+// the server after ftpfs listed its directory: the cached listing says it
+// is not there, but the append must add to the server's file, not
+// replace it.
+func testAppendToFileMadeOnServer(t *testing.T, env *writeEnv) {
+	mnt, disk := env.dir(t)
+	if _, err := os.ReadDir(mnt); err != nil {
+		t.Fatal(err)
+	}
+	old := randomBytes(93, 300<<10)
+	write(t, filepath.Join(disk, "late.log"), old)
+	must(t, os.Chmod(filepath.Join(disk, "late.log"), 0o666)) // writable by the server's user, not only root
+	f, err := os.OpenFile(filepath.Join(mnt, "late.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	must(t, err)
+	_, err = f.Write([]byte("appended\n"))
+	must(t, err)
+	must(t, f.Sync())
+	must(t, f.Close())
+	mustEqualFile(t, filepath.Join(disk, "late.log"), append(old, "appended\n"...))
 }
 
 // testOpenSurvives keeps files open while they are unlinked and renamed.
