@@ -5,6 +5,7 @@ import (
 	"errors"
 	iofs "io/fs"
 	"syscall"
+	"time"
 
 	"github.com/ftpfs/ftpfs/cache"
 	"github.com/ftpfs/ftpfs/conn"
@@ -61,13 +62,20 @@ func (f *fsys) errno(op, path string, err error) syscall.Errno {
 // to change directory." for a file or directory of mode 000, pure-ftpd's
 // "Can't check for file existence") is a refusal for a name the server
 // lists, and "no such file" only for a name it does not. The listing is
-// the cached one where there is one (a name just looked up has it), else
-// it is fetched: one listing, on a path that failed already.
+// the cached one where there is one and it is less than a second old (a
+// name just looked up has it), else it is fetched: one listing, on a path
+// that failed already.
 func (f *fsys) listed(path string) bool {
 	if path == "" || path == "/" || path == f.opts.RemoteRoot {
 		return true // the mount's root was entered at mount
 	}
-	_, _, err := f.lookup(context.Background(), cache.Parent(path), baseName(path))
+	_, at, err := f.lookup(context.Background(), cache.Parent(path), baseName(path))
+	if err == nil && time.Since(at) > time.Second {
+		// A listing from before the failure may hold a name removed on
+		// the server since: ask again before calling it a refusal.
+		f.meta.Invalidate(path)
+		_, _, err = f.lookup(context.Background(), cache.Parent(path), baseName(path))
+	}
 	if errors.Is(err, conn.ErrMaybeDenied) {
 		// The parent cannot be listed either: a name below a directory
 		// out of reach is out of reach, if that directory exists.

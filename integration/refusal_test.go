@@ -267,6 +267,20 @@ func TestPermissionDeniedIsEACCES(t *testing.T) {
 			if !errors.Is(err, syscall.ENOENT) {
 				t.Errorf("cat of a missing file: %v, want ENOENT", err)
 			}
+			// A file removed on the server while its listing is cached is
+			// missing, not refused.
+			must(t, os.WriteFile(filepath.Join(root, "gone"), []byte("x"), 0o644))
+			must(t, os.Chmod(filepath.Join(root, "gone"), 0o666))
+			m2 := MountServer(t, srv)
+			if _, err := os.Stat(filepath.Join(m2.Dir, "gone")); err != nil {
+				t.Fatal(err)
+			}
+			must(t, os.Remove(filepath.Join(root, "gone")))
+			time.Sleep(1100 * time.Millisecond) // past the listing's second of grace
+			_, err = os.ReadFile(filepath.Join(m2.Dir, "gone"))
+			if !errors.Is(err, syscall.ENOENT) {
+				t.Errorf("cat of a file removed on the server: %v, want ENOENT", err)
+			}
 			if t.Failed() {
 				t.Log(tail(m.Log(), 30))
 			}
