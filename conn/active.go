@@ -128,6 +128,10 @@ func (s *Session) portError(op string, ip net.IP, port int, err error) error {
 // to us; with clear data connections, 522 (vsftpd's "Data connections must
 // be encrypted"), 534 or ftpserverlib's "421 ... TLS is required" is the
 // server refusing them.
+// errNoDataPort is a 425 in active mode: the server could not reach the
+// data port it accepted.
+var errNoDataPort = errors.New("the server could not connect to ftpfs's data port")
+
 func (s *Session) explain(err error) error {
 	var e *Error
 	if !errors.As(err, &e) || strings.Contains(e.Msg, " -o ") {
@@ -137,6 +141,10 @@ func (s *Session) explain(err error) error {
 	switch {
 	case s.cfg.Active && e.Code == ftp.StatusCanNotOpenDataConnection:
 		c.Msg += " (active mode: the server could not connect to ftpfs's data port; a firewall or NAT may block it: use passive mode, without -o active, or announce a reachable address with -o active=ADDR)"
+		// Right after the server accepted the address: what blocks it will
+		// block the next attempt too, so this is an answer, not a reason
+		// to retry for retry_timeout.
+		c.kind = errNoDataPort
 	case s.cfg.ClearData && (e.Code == 522 || e.Code == 534 || e.Code == 421 && strings.Contains(e.Msg, "TLS")):
 		c.Msg += " (the server requires protected data connections: drop -o tls_data=clear)"
 	default:

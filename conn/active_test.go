@@ -189,9 +189,14 @@ func TestActiveUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p2.Close()
+	before := p2.Commands()
 	_, err = p2.List(ctx, "/")
 	if err == nil || !strings.Contains(err.Error(), "425") || !strings.Contains(err.Error(), "passive mode") {
 		t.Fatalf("list answered 425: %v", err)
+	}
+	// An answer, not a reason to retry: one attempt's commands only.
+	if IsTransient(err) || p2.Commands()-before > 6 {
+		t.Errorf("a 425 in active mode was retried: transient %v, %d commands", IsTransient(err), p2.Commands()-before)
 	}
 }
 

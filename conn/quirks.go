@@ -30,6 +30,7 @@ const (
 	optPRET                     // sent by the library where FEAT lists it
 	optUTF8                     // OPTS UTF8 ON, sent by the library where FEAT lists UTF8
 	optTempName                 // STOR to a temporary name: uploads go in place
+	optFEAT                     // sent by the library at each login: no extensions are used
 	numOptional
 )
 
@@ -46,6 +47,7 @@ var optionalInfo = [numOptional]struct{ cmd, instead string }{
 	optPRET:     {"PRET", "no longer sending it"},
 	optUTF8:     {"OPTS UTF8", "sending names as they are"},
 	optTempName: {"uploads to a temporary name", "uploading in place"},
+	optFEAT:     {"FEAT", "using no extensions (the library still asks at each login)"},
 }
 
 // refusals records the optional commands the server refused, once per
@@ -85,4 +87,5 @@ var optionalVerbs = map[string]optional{
 	"EPSV": optEPSV,
 	"PRET": optPRET,
 	"OPTS": optUTF8,
+	"FEAT": optFEAT,
 }
