@@ -261,7 +261,7 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	if err := n.ensureContent(); err != nil {
 		return 0, n.fs.errno("write", n.remotePath(), err)
 	}
-	if off == 0 && !n.unlinked && !n.fs.opts.Writeback && n.content.streamable() && !n.fs.wb.related(n.remotePath()) && !n.uploadAttrs(n.remotePath()).InPlace {
+	if off == 0 && n.mayStream() {
 		n.content.up = startUpstream(n.fs.remote, n.remotePath(), n.content.buf)
 	}
 	if err := n.content.write(data, off); err != nil {
@@ -401,4 +401,13 @@ func (n *fileNode) uploadAttrs(p string) conn.Attrs {
 	// a rename over it, decides.
 	a.InPlace = a.HasMode && a.Mode&0o200 == 0
 	return a
+}
+
+// mayStream reports whether an upload may start alongside the writes (see
+// upstream): not in writeback mode, not behind journaled operations on
+// the path, not for a file written in place. Called with cmu held.
+func (n *fileNode) mayStream() bool {
+	p := n.remotePath()
+	return !n.unlinked && !n.fs.opts.Writeback && n.content.streamable() &&
+		!n.fs.wb.related(p) && !n.uploadAttrs(p).InPlace
 }
