@@ -234,7 +234,7 @@ func TestDeadMountAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = m.cmd.Process.Kill()
-	<-m.exited
+	m.reap()
 	defer func() { _ = syscall.Unmount(m.Dir, syscall.MNT_DETACH) }()
 	code, out := runFtpfs(t, []string{"FTPFS_PASSWORD=" + srv.Password}, "-f", "127.0.0.1:", m.Dir,
 		"-o", "port="+strconv.Itoa(srv.Port)+",user="+srv.User)

@@ -159,7 +159,7 @@ func (m *Mount) Unmount(t testing.TB) {
 		case <-m.exited:
 		case <-time.After(15 * time.Second):
 			_ = m.cmd.Process.Kill()
-			<-m.exited
+			m.reap()
 			t.Errorf("ftpfs did not exit within 15s of SIGTERM\n%s", m.log.String())
 		}
 	}
@@ -230,7 +230,7 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) strin
 func (m *Mount) Kill(t testing.TB) {
 	t.Helper()
 	_ = m.cmd.Process.Kill()
-	<-m.exited
+	m.reap()
 	_ = exec.Command("umount", "-l", m.Dir).Run()
 	_ = exec.Command("fusermount3", "-u", "-z", m.Dir).Run()
 }
@@ -243,5 +243,41 @@ func (m *Mount) ExitCode(d time.Duration) int {
 		return m.cmd.ProcessState.ExitCode()
 	case <-time.After(d):
 		return -1
+	}
+}
+
+// reap waits for a killed ftpfs to exit. A thread of it may be waiting
+// in the kernel for an answer from its own mount (go-fuse polls a file of
+// the mount while it starts), which no one will give: the process cannot
+// exit until the FUSE connection is aborted, so it is after 3 s.
+func (m *Mount) reap() {
+	select {
+	case <-m.exited:
+		return
+	case <-time.After(3 * time.Second):
+	}
+	AbortFUSE(m.Dir)
+	<-m.exited
+}
+
+// AbortFUSE aborts the FUSE connection of the mount at dir, through the
+// fusectl filesystem (mounted if it is not): requests waiting on it fail
+// with ENOTCONN. Its number is the mount's device minor, from mountinfo,
+// as a stat of a dead mount could itself hang.
+func AbortFUSE(dir string) {
+	mounts, err := mountinfo.Read()
+	if err != nil {
+		return
+	}
+	for _, m := range mounts {
+		_, minor, ok := strings.Cut(m.Dev, ":")
+		if m.Point != dir || !ok {
+			continue
+		}
+		ctl := "/sys/fs/fuse/connections"
+		if _, err := os.Stat(filepath.Join(ctl, minor)); err != nil {
+			_ = exec.Command("mount", "-t", "fusectl", "none", ctl).Run()
+		}
+		_ = os.WriteFile(filepath.Join(ctl, minor, "abort"), []byte("1"), 0o200)
 	}
 }

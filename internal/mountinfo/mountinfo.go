@@ -26,6 +26,9 @@ type Mount struct {
 	// Super is the superblock's options, comma-separated: a FUSE mount's
 	// user_id=UID names the user who mounted it.
 	Super string
+	// Dev is the device, "major:minor"; a FUSE mount's minor names its
+	// connection under /sys/fs/fuse/connections.
+	Dev string
 }
 
 // Option returns the value of the superblock option name ("user_id").
@@ -61,7 +64,7 @@ func Parse(r io.Reader) ([]Mount, error) {
 		if sep < 0 || sep+2 >= len(f) {
 			return nil, fmt.Errorf("mountinfo line %d: no type and source after the fields: %q", n, sc.Text())
 		}
-		m := Mount{Point: unescape(f[4]), FSType: unescape(f[sep+1]), Source: unescape(f[sep+2])}
+		m := Mount{Point: unescape(f[4]), FSType: unescape(f[sep+1]), Source: unescape(f[sep+2]), Dev: f[2]}
 		if sep+3 < len(f) {
 			m.Super = f[sep+3]
 		}

@@ -14,17 +14,17 @@ func TestParse(t *testing.T) {
 		want Mount
 	}{
 		{"no optional fields", `36 35 98:0 / /mnt rw,noatime - ext4 /dev/sda1 rw`,
-			Mount{"/mnt", "ext4", "/dev/sda1", "rw"}},
+			Mount{"/mnt", "ext4", "/dev/sda1", "rw", "98:0"}},
 		{"optional fields", `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue`,
-			Mount{"/mnt2", "ext3", "/dev/root", "rw,errors=continue"}},
+			Mount{"/mnt2", "ext3", "/dev/root", "rw,errors=continue", "98:0"}},
 		{"fuse subtype", `70 29 0:52 / /tmp/x rw,nosuid,nodev,relatime shared:40 - fuse.ftpfs 127.0.0.1: rw,user_id=0,group_id=0`,
-			Mount{"/tmp/x", "fuse.ftpfs", "127.0.0.1:", "rw,user_id=0,group_id=0"}},
+			Mount{"/tmp/x", "fuse.ftpfs", "127.0.0.1:", "rw,user_id=0,group_id=0", "0:52"}},
 		{"escaped space and tab", `70 29 0:52 / /tmp/a\040b\011c rw - fuse.ftpfs h:/my\040dir rw`,
-			Mount{"/tmp/a b\tc", "fuse.ftpfs", "h:/my dir", "rw"}},
+			Mount{"/tmp/a b\tc", "fuse.ftpfs", "h:/my dir", "rw", "0:52"}},
 		{"escaped backslash at the end", `70 29 0:52 / /tmp/a\134 rw - tmpfs tmpfs rw`,
-			Mount{`/tmp/a\`, "tmpfs", "tmpfs", "rw"}},
+			Mount{`/tmp/a\`, "tmpfs", "tmpfs", "rw", "0:52"}},
 		{"a backslash that is no escape", `70 29 0:52 / /tmp/a\x rw - tmpfs tmpfs rw`,
-			Mount{`/tmp/a\x`, "tmpfs", "tmpfs", "rw"}},
+			Mount{`/tmp/a\x`, "tmpfs", "tmpfs", "rw", "0:52"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,7 +49,7 @@ func TestOption(t *testing.T) {
 func TestParseManyAndBlank(t *testing.T) {
 	in := "1 0 0:1 / / rw - ext4 /dev/a rw\n\n2 1 0:2 / /proc rw shared:2 - proc proc rw\n"
 	got, err := Parse(strings.NewReader(in))
-	want := []Mount{{"/", "ext4", "/dev/a", "rw"}, {"/proc", "proc", "proc", "rw"}}
+	want := []Mount{{"/", "ext4", "/dev/a", "rw", "0:1"}, {"/proc", "proc", "proc", "rw", "0:2"}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse = %+v, %v; want %+v", got, err, want)
 	}
