@@ -46,6 +46,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	out.SetEntryTimeout(d.fs.opts.CacheTTL)
 	out.SetAttrTimeout(d.fs.opts.CacheTTL)
 	d.fs.track(fn, true)
+	fn.publish()
 	d.fs.dirChanged(d.remotePath())
 	ino := d.fs.inodes.number(d.Root(), joinRel(d.rel(), name), syscall.S_IFREG)
 	child := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
@@ -154,6 +155,7 @@ func (n *fileNode) markUnlinked() {
 	}
 	n.cmu.Lock()
 	n.unlinked = true
+	n.publish()
 	n.cmu.Unlock()
 }
 

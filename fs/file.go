@@ -2,8 +2,6 @@ package fs
 
 import (
 	"context"
-	"io"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +17,11 @@ import (
 // it, or after ftpfs created it, it holds a content that every handle on
 // the file reads and writes, so that they all agree before and after the
 // upload.
+//
+// cmu is held for as long as the content is filled or uploaded, retries
+// included. What lookups, listings and getattr show is therefore copied out
+// of the content, under cmu, into local (see publish), which the node's
+// short mutex guards: they never wait for a transfer.
 type fileNode struct {
 	node
 
@@ -26,6 +29,38 @@ type fileNode struct {
 	content  *content // guarded by cmu; nil while the server's copy is all there is
 	handles  int      // guarded by cmu; open handles
 	unlinked bool     // guarded by cmu; removed while open: nothing to upload
+
+	local localView // guarded by node.mu; published from the fields above
+}
+
+// localView is what a fileNode shows of its content: the size and time of
+// the bytes written here, until the server's listing holds them.
+type localView struct {
+	has      bool // the node holds a content
+	size     int64
+	changed  bool      // written and not yet uploaded (or never uploaded): mtime is the content's
+	mtime    time.Time // of the last write
+	unlinked bool
+}
+
+// publish copies the content's size and time into local. Called with cmu
+// held, after every change of content, handles' writes or unlinked.
+func (n *fileNode) publish() {
+	v := localView{unlinked: n.unlinked}
+	if c := n.content; c != nil {
+		v.has, v.size, v.changed, v.mtime = true, c.size(), c.dirty || !c.onServer, c.mtime
+	}
+	n.mu.Lock()
+	n.local = v
+	n.mu.Unlock()
+}
+
+// setContent gives the node c (nil: none), for the shutdown's list of files
+// being written too. Called with cmu held.
+func (n *fileNode) setContent(c *content) {
+	n.content = c
+	n.fs.track(n, c != nil)
+	n.publish()
 }
 
 const writeFlags = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_TRUNC | syscall.O_APPEND
@@ -54,6 +89,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 			}
 			n.content.emptied = n.content.onServer
 		}
+		n.publish()
 	}
 	n.handles++
 	return h, 0, 0
@@ -72,16 +108,14 @@ func (n *fileNode) ensureContent() error {
 		if err != nil {
 			return err
 		}
-		n.content = c
-		n.fs.track(n, true)
+		n.setContent(c)
 		return nil
 	}
 	c, err := newContent(n.fs.opts.CacheDir, n.remotePath(), n.getEntry().Size, true)
 	if err != nil {
 		return err
 	}
-	n.content = c
-	n.fs.track(n, true)
+	n.setContent(c)
 	return nil
 }
 
@@ -98,8 +132,7 @@ func (n *fileNode) abandon() bool {
 	}
 	p := n.remotePath()
 	c := n.content
-	n.content = nil
-	n.fs.track(n, false)
+	n.setContent(nil)
 	c.stopStream()
 	size := c.size()
 	if kept, err := c.buf.Keep(p); err == nil {
@@ -130,13 +163,25 @@ func (n *fileNode) flush(ctx context.Context) error {
 		return err
 	}
 	a := n.uploadAttrs(p)
-	applied, sent, err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log, a)
+	sendA := withShownTime(a, n.content.mtime)
+	applied, sent, err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log, sendA)
 	if err != nil {
 		return err
 	}
 	e := n.getEntry()
-	e.Type, e.Size, e.ModTime, e.HasTime = conn.TypeFile, n.content.size(), n.content.mtime, true
+	e.Type, e.Size = conn.TypeFile, n.content.size()
+	switch {
+	case !sent:
+		// The server's file is as it was: what it lists stands.
+	case applied.Time:
+		e.ModTime, e.HasTime = sendA.ModTime, true
+	default:
+		// The server keeps a time of its own clock, shown from its
+		// next listing on.
+		e.ModTime, e.HasTime = n.content.mtime, true
+	}
 	n.setEntry(e)
+	n.publish()
 	n.fs.cacheUpdate(p, e)
 	if sent && !n.fs.opts.DirectUpload {
 		n.fs.dirChanged(cache.Parent(p))
@@ -166,8 +211,7 @@ func (n *fileNode) release() {
 		}
 	}
 	c := n.content
-	n.content = nil
-	n.fs.track(n, false)
+	n.setContent(nil)
 	c.stopStream()
 	if c.dirty && !n.unlinked {
 		p := n.remotePath()
@@ -181,203 +225,36 @@ func (n *fileNode) release() {
 	_ = c.buf.Close()
 }
 
-// fileHandle is an open file. Without a content on its node, it reads
-// through its own remote reader, which keeps a stream open.
-type fileHandle struct {
-	n *fileNode
-
-	mu    sync.Mutex      // serialises the handle's reads
-	r     conn.FileReader // guarded by mu; opened on the first streaming read
-	rpath string          // guarded by mu; the path r reads
-	// data is the whole file, read ahead, when it was at open; it is
-	// never changed, and a content on the node takes precedence.
-	data []byte
-	// queued is the file's queued data in writeback mode, while its
-	// upload is pending; guarded by mu.
-	queued *os.File
-}
-
-// Read reads from the node's content if it has one, else from the server.
-func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := h.n
-	n.cmu.Lock()
-	if c := n.content; c != nil {
-		got, err := c.readAt(ctx, n.fs.remote, n.remotePath(), dest, off)
-		n.cmu.Unlock()
-		if err != nil && !atEOF(err) {
-			return nil, n.fs.errno("read", n.remotePath(), err)
-		}
-		return fuse.ReadResultData(dest[:got]), 0
-	}
-	n.cmu.Unlock()
-	if h.data != nil {
-		if off >= int64(len(h.data)) {
-			return fuse.ReadResultData(nil), 0
-		}
-		return fuse.ReadResultData(h.data[off:min(off+int64(len(dest)), int64(len(h.data)))]), 0
-	}
-	p := n.remotePath()
-	if h.r == nil && h.queued == nil {
-		h.queued, _ = n.fs.wb.openData(p)
-	}
-	if h.queued != nil {
-		got, err := h.queued.ReadAt(dest, off)
-		if err != nil && !atEOF(err) {
-			return nil, n.fs.errno("read", p, err)
-		}
-		return fuse.ReadResultData(dest[:got]), 0
-	}
-	if h.r == nil || h.rpath != p { // first read, or the file was renamed
-		if h.r != nil {
-			_ = h.r.Close()
-		}
-		h.r, h.rpath = n.fs.remote.OpenFile(p, n.getEntry().Size), p
-	}
-	got, err := h.r.ReadAt(ctx, dest, off)
-	if err != nil && got == 0 {
-		if atEOF(err) {
-			return fuse.ReadResultData(nil), 0
-		}
-		return nil, n.fs.errno("read", p, err)
-	}
-	return fuse.ReadResultData(dest[:got]), 0
-}
-
-// atEOF reports the end of a file: a bare io.EOF. A failure that wraps
-// io.EOF (a connection the server closed while ftpfs dialled or read) is
-// an error, never the end of the file, which would silently truncate it.
-func atEOF(err error) bool { return err == io.EOF }
-
-// Write writes into the node's content; the server sees it at close.
-func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	n := h.n
-	n.cmu.Lock()
-	defer n.cmu.Unlock()
-	if n.fs.closing.Load() {
-		return 0, n.fs.errno("write", n.remotePath(), errShuttingDown)
-	}
-	if err := n.ensureContent(); err != nil {
-		return 0, n.fs.errno("write", n.remotePath(), err)
-	}
-	if off == 0 && n.mayStream() {
-		n.content.up = startUpstream(n.fs.remote, n.remotePath(), n.content.buf)
-	}
-	if err := n.content.write(data, off); err != nil {
-		return 0, n.fs.errno("write", n.remotePath(), err)
-	}
-	return uint32(len(data)), 0
-}
-
-// Flush uploads at close(2): the kernel ignores errors from release, so
-// this is where a failed upload reaches the application, as EIO.
-//
-// A file emptied by O_TRUNC and not written to since is not uploaded here
-// but at the release: a close of a duplicate descriptor flushes too, and
-// would replace the server's file with an empty one while the writer has
-// yet to write.
-func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
-	n := h.n
-	n.cmu.Lock()
-	defer n.cmu.Unlock()
-	if n.content != nil && n.content.emptied {
-		return 0
-	}
-	return n.flushErrno(ctx)
-}
-
-// flushErrno uploads (or journals) the content now. Called with cmu held.
-func (n *fileNode) flushErrno(ctx context.Context) syscall.Errno {
-	if err := n.flush(ctx); err != nil {
-		return n.fs.uploadErrno(n.remotePath(), err)
-	}
-	return 0
-}
-
-// Fsync uploads, so that fsync(2) returns once the server has the file;
-// in writeback mode it waits for the queued upload.
-func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	h.n.cmu.Lock()
-	errno := h.n.flushErrno(ctx)
-	h.n.cmu.Unlock()
-	if errno != 0 {
-		return errno
-	}
-	return h.n.waitUpload(ctx)
-}
-
-// waitUpload waits for the file's queued upload in writeback mode, and
-// returns its failure as an errno.
-func (n *fileNode) waitUpload(ctx context.Context) syscall.Errno {
-	p := n.remotePath()
-	if err := n.fs.wb.wait(ctx, p); err != nil {
-		return n.fs.uploadErrno(p, err)
-	}
-	return 0
-}
-
-// Release closes the handle's stream and drops its hold on the content.
-func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	h.mu.Lock()
-	if h.r != nil {
-		_ = h.r.Close()
-		h.r = nil
-	}
-	if h.queued != nil {
-		_ = h.queued.Close()
-		h.queued = nil
-	}
-	h.mu.Unlock()
-	h.n.release()
-	return 0
-}
-
 // currentEntry is the node's entry with the content's size and time while
 // the file is open for writing.
 func (n *fileNode) currentEntry() conn.Entry {
-	n.cmu.Lock()
-	defer n.cmu.Unlock()
-	e := n.getEntry()
-	if c := n.content; c != nil {
-		e.Size = c.size()
-		if c.dirty || !c.onServer {
-			e.ModTime, e.HasTime = c.mtime, true
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e := n.entry
+	if v := n.local; v.has {
+		e.Size = v.size
+		if v.changed {
+			e.ModTime, e.HasTime = v.mtime, true
 		}
 	}
 	return e
 }
 
 // Getattr reports the content's size while the file is open for writing,
-// and the last known attributes of a file removed while open.
+// and the last known attributes of a file removed while open. It never
+// waits for cmu: an upload of this file or any other does not hold it up.
 func (n *fileNode) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.cmu.Lock()
-	c, unlinked := n.content, n.unlinked
-	var size int64
-	var changed bool
-	var mtime time.Time
-	if c != nil {
-		size, changed, mtime = c.size(), c.dirty || !c.onServer, c.mtime
-	}
-	n.cmu.Unlock()
-	if c == nil && !unlinked {
+	n.mu.Lock()
+	v := n.local
+	n.mu.Unlock()
+	if !v.has && !v.unlinked {
 		return n.node.Getattr(ctx, f, out)
 	}
 	// Being written, or removed while open: this node knows best.
-	e := n.getEntry()
-	if c != nil {
-		e.Size = size
-	}
-	if changed {
-		e.ModTime, e.HasTime = mtime, true
-	}
-	if unlinked {
-		n.fs.fillAttr(n.remotePath(), e, &out.Attr)
+	n.fs.fillAttr(n.remotePath(), n.currentEntry(), &out.Attr)
+	if v.unlinked {
 		out.Nlink = 0
-		out.SetTimeout(n.fs.opts.CacheTTL)
-		return 0
 	}
-	n.fs.fillAttr(n.remotePath(), e, &out.Attr)
 	out.SetTimeout(n.fs.opts.CacheTTL)
 	return 0
 }

@@ -27,7 +27,16 @@ func (n *fileNode) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.Se
 	if errno := n.setattr(ctx, in, n.pending()); errno != 0 {
 		return errno
 	}
-	return n.Getattr(ctx, f, out)
+	return n.attrReply(n.Getattr(ctx, f, out), out)
+}
+
+// attrReply completes a SETATTR reply. go-fuse fills in the inode number
+// for GETATTR but not here, and the kernel takes the reply's st_ino: a 0
+// there made `cp a b` say "'a' and 'b' are the same file" after a chmod of
+// both, and tail -F think the file was replaced.
+func (n *node) attrReply(errno syscall.Errno, out *fuse.AttrOut) syscall.Errno {
+	out.Ino = n.StableAttr().Ino
+	return errno
 }
 
 // truncate changes the size. ftruncate(2) (through a handle) is uploaded
@@ -40,7 +49,9 @@ func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) sys
 	if err := n.ensureContent(); err != nil {
 		return n.fs.errno("truncate", p, err)
 	}
-	if err := n.content.truncate(size); err != nil {
+	err := n.content.truncate(size)
+	n.publish()
+	if err != nil {
 		return n.fs.errno("truncate", p, err)
 	}
 	if viaHandle {
@@ -51,8 +62,7 @@ func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) sys
 	}
 	if n.handles == 0 {
 		_ = n.content.buf.Close()
-		n.content = nil
-		n.fs.track(n, false)
+		n.setContent(nil)
 	}
 	return 0
 }
@@ -74,7 +84,7 @@ func (n *node) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.SetAtt
 	if errno := n.setattr(ctx, in, false); errno != 0 {
 		return errno
 	}
-	return n.Getattr(ctx, f, out)
+	return n.attrReply(n.Getattr(ctx, f, out), out)
 }
 
 // setattr applies mode, mtime and ownership. FTP has no owners: a chown to
@@ -159,61 +169,4 @@ func (f *fsys) setTime(ctx context.Context, p string, t time.Time, pending bool)
 		return f.errno("utimens", p, err)
 	}
 	return 0
-}
-
-// pendingAttrs returns the mode and time waiting for p's upload, which the
-// upload then sets in its last round trip.
-func (f *fsys) pendingAttrs(p string) conn.Attrs {
-	var a conn.Attrs
-	if o, ok := f.overrides.get(p); ok {
-		a.Mode, a.HasMode = o.mode, o.hasMode && o.pendingMode
-		a.ModTime, a.HasTime = o.mtime, o.hasMtime && o.pendingTime
-	}
-	return a
-}
-
-// settlePending records what the upload did with the pending attributes:
-// a time the server took is the server's to show from now on; a mode, and
-// what the server did not take, stay shown by ftpfs.
-func (f *fsys) settlePending(p string, a conn.Attrs, applied conn.Applied) {
-	if !a.HasMode && !a.HasTime {
-		return
-	}
-	f.overrides.update(p, func(o *override) {
-		// A mode or time set again since the upload began stays pending.
-		if a.HasMode && o.mode == a.Mode {
-			o.pendingMode = false
-		}
-		if a.HasTime && o.mtime.Equal(a.ModTime) {
-			o.pendingTime = false
-			if applied.Time {
-				o.hasMtime = false
-			}
-		}
-	})
-	if a.HasTime && applied.Time {
-		f.cacheTouch(p, a.ModTime)
-	}
-	if a.HasMode && !applied.Mode {
-		f.log.Debug("the server did not take the mode; ftpfs keeps showing it", "path", p)
-	}
-}
-
-// applyPending sends the mode and time set while the file's upload was
-// pending: the mode first, as some servers reset times on SITE CHMOD.
-func (f *fsys) applyPending(ctx context.Context, p string) {
-	o, ok := f.overrides.get(p)
-	if !ok {
-		return
-	}
-	if o.hasMode && o.pendingMode {
-		if errno := f.setMode(ctx, p, o.mode, false); errno != 0 {
-			f.log.Warn("could not set the mode after upload", "path", p, "errno", errno)
-		}
-	}
-	if o.hasMtime && o.pendingTime {
-		if errno := f.setTime(ctx, p, o.mtime, false); errno != 0 {
-			f.log.Warn("could not set the time after upload", "path", p, "errno", errno)
-		}
-	}
 }

@@ -272,15 +272,16 @@ func (n *fileNode) enqueue(ctx context.Context) error {
 	if err := c.fill(ctx, n.fs.remote, p, 0, size); err != nil {
 		return err
 	}
-	a := n.uploadAttrs(p)
+	a := withShownTime(n.uploadAttrs(p), c.mtime)
 	if err := n.fs.wb.enqueue(p, size, c.buf, a, c.onServer || n.fs.wb.pendingAt(p), c.mtime); err != nil {
 		return err
 	}
 	// From here on the journal owns the upload and orders what follows.
 	c.uploaded(size)
 	ent := n.getEntry()
-	ent.Type, ent.Size, ent.ModTime, ent.HasTime = conn.TypeFile, size, c.mtime, true
+	ent.Type, ent.Size, ent.ModTime, ent.HasTime = conn.TypeFile, size, a.ModTime, true
 	n.setEntry(ent)
+	n.publish()
 	n.fs.cacheUpdate(p, ent)
 	n.fs.dirChanged(cache.Parent(p))
 	return nil
