@@ -39,6 +39,7 @@ type localView struct {
 	has      bool // the node holds a content
 	size     int64
 	changed  bool      // written and not yet uploaded (or never uploaded): mtime is the content's
+	created  bool      // made here and not yet on the server: no listing names it
 	mtime    time.Time // of the last write
 	unlinked bool
 }
@@ -48,7 +49,7 @@ type localView struct {
 func (n *fileNode) publish() {
 	v := localView{unlinked: n.unlinked}
 	if c := n.content; c != nil {
-		v.has, v.size, v.changed, v.mtime = true, c.size(), c.dirty || !c.onServer, c.mtime
+		v.has, v.size, v.changed, v.mtime, v.created = true, c.size(), c.dirty || !c.onServer, c.mtime, !c.onServer
 	}
 	n.mu.Lock()
 	n.local = v

@@ -146,7 +146,8 @@ func (f *fsys) renamed(from, to string, e conn.Entry) {
 }
 
 // pendingChild reports whether name is a file created here and not yet
-// uploaded.
+// uploaded. Lookups ask it: it reads the published view, never waiting for
+// the file's upload.
 func (d *dirNode) pendingChild(name string) bool {
 	ch := d.GetChild(name)
 	if ch == nil {
@@ -156,9 +157,9 @@ func (d *dirNode) pendingChild(name string) bool {
 	if !ok {
 		return false
 	}
-	fn.cmu.Lock()
-	defer fn.cmu.Unlock()
-	return fn.content != nil && !fn.content.onServer
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	return fn.local.created
 }
 
 // uploadChild uploads the child's pending changes, if it has any (in

@@ -1,0 +1,162 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// listsSeconds reports whether a server kind's listing gives times to the
+// second (MLSD), so that a fresh mount shows exactly what the server holds.
+func listsSeconds(kind string) bool {
+	return kind != KindVsftpd && kind != KindInProcessLIST
+}
+
+// TestShownAttrsAreTheServers checks that what the mount shows after a
+// change is what the server holds, at once and for good: the time shown
+// after an upload is the one the server lists later (vim's "The file has
+// been changed since reading it" came from the two differing), a time set
+// shows at once, and a SETATTR reply carries the file's inode number
+// (without it `cp a b` after `chmod 600 a b` said "'a' and 'b' are the same
+// file").
+func TestShownAttrsAreTheServers(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range AllKinds() {
+		t.Run(kind, func(t *testing.T) {
+			root := t.TempDir()
+			srv := StartKind(t, kind, root)
+			m := MountServer(t, srv)
+			for _, name := range []string{"a", "b"} {
+				write(t, filepath.Join(m.Dir, name), []byte("contents of "+name))
+			}
+			shown := map[string]time.Time{}
+			for _, name := range []string{"a", "b"} {
+				st, err := os.Stat(filepath.Join(m.Dir, name))
+				must(t, err)
+				disk, err := os.Stat(filepath.Join(root, name))
+				must(t, err)
+				shown[name] = st.ModTime()
+				if !st.ModTime().Equal(disk.ModTime()) {
+					t.Errorf("%s: the mount shows mtime %v after the upload, the server holds %v",
+						name, st.ModTime(), disk.ModTime())
+				}
+			}
+
+			// st_ino stays the node's own through chmod, utimens, truncate.
+			inos := map[string]uint64{}
+			for _, name := range []string{"a", "b"} {
+				inos[name] = ino(t, filepath.Join(m.Dir, name))
+			}
+			for _, name := range []string{"a", "b"} {
+				p := filepath.Join(m.Dir, name)
+				must(t, os.Chmod(p, 0o600))
+				if got := ino(t, p); got != inos[name] {
+					t.Errorf("%s: st_ino after chmod is %d, was %d", name, got, inos[name])
+				}
+			}
+			stamp := time.Date(2002, 2, 2, 2, 2, 2, 0, time.UTC)
+			p := filepath.Join(m.Dir, "a")
+			must(t, os.Chtimes(p, stamp, stamp))
+			st, err := os.Stat(p)
+			must(t, err)
+			if !st.ModTime().Equal(stamp) {
+				t.Errorf("mtime right after utimens: %v, want %v", st.ModTime(), stamp)
+			}
+			if got := st.Sys().(*syscall.Stat_t).Ino; got != inos["a"] {
+				t.Errorf("st_ino after utimens is %d, was %d", got, inos["a"])
+			}
+			must(t, os.Truncate(p, 3))
+			if got := ino(t, p); got != inos["a"] {
+				t.Errorf("st_ino after truncate is %d, was %d", got, inos["a"])
+			}
+			Run(t, 10*time.Second, "cp", filepath.Join(m.Dir, "b"), p)
+			mustEqualFile(t, filepath.Join(root, "a"), []byte("contents of b"))
+
+			// A fresh mount shows what this one showed.
+			m.Unmount(t)
+			if !listsSeconds(kind) {
+				return
+			}
+			m2 := MountServer(t, srv)
+			st, err = os.Stat(filepath.Join(m2.Dir, "b"))
+			must(t, err)
+			if !st.ModTime().Equal(shown["b"]) {
+				t.Errorf("b: a fresh mount shows mtime %v, the first showed %v", st.ModTime(), shown["b"])
+			}
+		})
+	}
+}
+
+func ino(t *testing.T, p string) uint64 {
+	t.Helper()
+	st, err := os.Stat(p)
+	must(t, err)
+	n := st.Sys().(*syscall.Stat_t).Ino
+	if n == 0 {
+		t.Errorf("%s: st_ino 0", p)
+	}
+	return n
+}
+
+// TestNoWaitOnAnotherTransfer checks that an upload in progress holds up
+// nothing but its own file's content: with it slowed down by the proxy,
+// `ls -l` of its directory and stat of it and of another file answer while
+// it is still running (they used to wait for its end, behind the file's
+// content lock).
+func TestNoWaitOnAnotherTransfer(t *testing.T) {
+	RequireFUSE(t)
+	root := t.TempDir()
+	write(t, filepath.Join(root, "other"), []byte("other"))
+	srv := StartKind(t, KindPureFTPd, root)
+	proxy, via := ProxyServer(t, srv)
+	// Caching off in the kernel: every stat below reaches ftpfs.
+	m := MountServer(t, via, "cache_timeout=0")
+	proxy.Throttle(1 << 20)
+	big := randomBytes(7, 6<<20)
+	done := make(chan error, 1)
+	go func() { done <- os.WriteFile(filepath.Join(m.Dir, "big"), big, 0o644) }()
+	// Wait for the upload to be under way: its temporary name holds bytes.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if st, err := os.Stat(filepath.Join(root, ".big.ftpfs-part")); err == nil && st.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the upload did not start within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checks := []struct {
+		what string
+		fn   func() error
+	}{
+		{"stat of another file", func() error { _, err := os.Stat(filepath.Join(m.Dir, "other")); return err }},
+		{"stat of the file being uploaded", func() error { _, err := os.Stat(filepath.Join(m.Dir, "big")); return err }},
+		{"ls -l of the directory", func() error {
+			ents, err := os.ReadDir(m.Dir)
+			for _, e := range ents {
+				if _, err := os.Lstat(filepath.Join(m.Dir, e.Name())); err != nil {
+					return err
+				}
+			}
+			return err
+		}},
+	}
+	for _, c := range checks {
+		start := time.Now()
+		if err := c.fn(); err != nil {
+			t.Errorf("%s: %v", c.what, err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s answered only after the upload had ended (%v, err %v)", c.what, time.Since(start), err)
+		default:
+			t.Logf("%s: answered in %v while the upload runs", c.what, time.Since(start))
+		}
+	}
+	proxy.Throttle(0)
+	must(t, <-done)
+	mustEqualFile(t, filepath.Join(root, "big"), big)
+}
