@@ -7,8 +7,22 @@
 // sentinels only, and never jlaffaye/ftp. Errors become errno in one place,
 // errno.go.
 //
-// Locking: a file handle's mutex guards its state; a node's mutex guards
-// the attributes it last saw. Lock order is handle, then node, then the
-// inode table. go-fuse's Notify* calls must never run inside a FUSE
-// operation or under any of these locks.
+// Locking, in the order locks are taken (never the reverse):
+//
+//  1. fileHandle.mu serialises one handle's reads (a stream's position).
+//  2. fileNode.cmu guards a file's content, open handles and unlinked
+//     flag. It is held across network I/O: fills, uploads and their
+//     retries, and waits for the writeback journal. Only operations on
+//     that same file's content take it: open, read of written content,
+//     write, flush, fsync, release, truncate, unlink and rename of it.
+//  3. node.mu guards the entry a node last saw and, for files, the view of
+//     the content published under cmu (fileNode.publish). Lookups,
+//     READDIRPLUS and getattr take only this one: they never wait for a
+//     transfer, of this file or any other.
+//  4. Short leaf locks, never held across I/O or while taking another:
+//     fsys.mu (listing fetches in flight, files being written), the inode
+//     table's, overrides.mu, and the caches' own.
+//
+// go-fuse's Notify* calls must never run inside a FUSE operation or under
+// any of these locks.
 package fs
