@@ -23,6 +23,8 @@
 //     fsys.mu (listing fetches in flight, files being written), the inode
 //     table's, overrides.mu, and the caches' own.
 //
-// go-fuse's Notify* calls must never run inside a FUSE operation or under
-// any of these locks.
+// go-fuse's Notify* calls must never run under any of these locks, nor
+// inside a FUSE operation, with one exception: an open that finds the file
+// changed on the server invalidates the kernel's attributes of that inode
+// only (NotifyContent with offset -1), which locks no page and no inode.
 package fs

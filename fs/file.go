@@ -73,6 +73,11 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		return nil, 0, syscall.EROFS
 	}
 	p := n.remotePath()
+	if flags&syscall.O_TRUNC == 0 {
+		if errno := n.revalidate(ctx); errno != 0 {
+			return nil, 0, errno
+		}
+	}
 	h := &fileHandle{n: n}
 	if flags&writeFlags == 0 {
 		// Outside cmu: this may wait for the file being read ahead.
@@ -94,6 +99,38 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	}
 	n.handles++
 	return h, 0, 0
+}
+
+// revalidate asks the server for the file's size and time (a listing of its
+// directory, shared with other callers) when what the node holds is older
+// than revalidateAfter and nothing of it is local: close-to-open, so that a
+// file changed on the server reads as it is now. Where it changed, the
+// kernel's attributes are invalidated: it would otherwise end reads at the
+// old size. A file gone from the server is ENOENT.
+func (n *fileNode) revalidate(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	old, at, local := n.entry, n.entryAt, n.local.has
+	n.mu.Unlock()
+	after := n.fs.opts.RevalidateAfter
+	if local || time.Since(at) < after {
+		return 0
+	}
+	p := n.remotePath()
+	l, err := n.fs.listingSince(ctx, cache.Parent(p), time.Now().Add(-after))
+	if err != nil {
+		return n.fs.errno("open", p, err)
+	}
+	e, ok := l.Get(baseName(p))
+	if !ok || e.Type == conn.TypeDir {
+		return syscall.ENOENT
+	}
+	n.setEntryAt(e, l.Asked())
+	if e.Size != old.Size || !e.ModTime.Equal(old.ModTime) {
+		// Attributes only (offset -1): no page is locked for this, and
+		// the open drops the cached pages anyway (no FOPEN_KEEP_CACHE).
+		n.NotifyContent(-1, 0)
+	}
+	return 0
 }
 
 // ensureContent gives the node a content describing the server's file,

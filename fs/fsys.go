@@ -23,6 +23,11 @@ type Options struct {
 	// and in the kernel. Zero turns the kernel's caching off; ftpfs still
 	// reuses a listing for minListingTTL.
 	CacheTTL time.Duration
+	// NegativeTTL is how long a name missing from a listing is taken as
+	// absent before a lookup asks again; RevalidateAfter, how old a file's
+	// entry may be before an open asks the server for it. Zero means the
+	// defaults, negativeTTL and revalidateAfter; a nanosecond, every time.
+	NegativeTTL, RevalidateAfter time.Duration
 	// UID and GID own every file, as FTP carries no usable ownership.
 	UID, GID uint32
 	// Umask, when set, replaces the server's permission bits' masking:
@@ -96,11 +101,30 @@ const (
 	// off: `ls -l` stats every name right after reading the directory, and
 	// a listing per stat would cost a round trip per entry.
 	minListingTTL = time.Second
+	// negativeTTL is how long a name missing from a listing is taken as
+	// absent: a lookup of it after that asks the server again (one
+	// listing of its directory), so that a directory made on the server
+	// opens on the mount within seconds, not after cache_timeout. Shorter
+	// than positive answers, as gcsfuse's 5 s against 60 s; every create
+	// looks its name up first, so a shorter one would relist a directory
+	// being filled by tar once a second.
+	negativeTTL = 5 * time.Second
+	// revalidateAfter: an open of a file whose entry is older than this
+	// asks the server for its size and time first (close-to-open, as NFS
+	// does on every open), so that a file changed on the server reads
+	// whole and new.
+	revalidateAfter = 5 * time.Second
 )
 
 func newFsys(remote Remote, opts Options) *fsys {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.NegativeTTL <= 0 {
+		opts.NegativeTTL = negativeTTL
+	}
+	if opts.RevalidateAfter <= 0 {
+		opts.RevalidateAfter = revalidateAfter
 	}
 	var slots chan struct{}
 	if opts.PrefetchConns > 0 {
@@ -130,7 +154,13 @@ func entryName(e conn.Entry) string { return e.Name }
 // listing returns the listing of dir from the cache or the server. Callers
 // asking for the same directory at once share one fetch.
 func (f *fsys) listing(ctx context.Context, dir string) (*cache.Listing[conn.Entry], error) {
-	if l, ok := f.meta.Listing(dir); ok {
+	return f.listingSince(ctx, dir, time.Time{})
+}
+
+// listingSince is listing for a caller that takes no cached listing asked
+// for before since.
+func (f *fsys) listingSince(ctx context.Context, dir string, since time.Time) (*cache.Listing[conn.Entry], error) {
+	if l, ok := f.meta.Listing(dir); ok && !l.Asked().Before(since) {
 		return l, nil
 	}
 	f.mu.Lock()
@@ -163,15 +193,20 @@ func (f *fsys) listing(ctx context.Context, dir string) (*cache.Listing[conn.Ent
 	return w.l, w.err
 }
 
-// lookup returns the entry called name in dir, and how fresh it is.
+// lookup returns the entry called name in dir, and how fresh it is. A name
+// found absent more than negativeTTL ago is asked for again.
 func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, time.Time, error) {
+	var since time.Time
 	switch e, r, at := f.meta.Lookup(dir, name); r {
 	case cache.Found:
 		return e, at, nil
 	case cache.Absent:
-		return conn.Entry{}, at, errNotExist
+		if time.Since(at) < f.opts.NegativeTTL {
+			return conn.Entry{}, at, errNotExist
+		}
+		since = time.Now().Add(-f.opts.NegativeTTL)
 	}
-	l, err := f.listing(ctx, dir)
+	l, err := f.listingSince(ctx, dir, since)
 	if err != nil {
 		return conn.Entry{}, time.Time{}, err
 	}

@@ -160,3 +160,65 @@ func TestNoWaitOnAnotherTransfer(t *testing.T) {
 	must(t, <-done)
 	mustEqualFile(t, filepath.Join(root, "big"), big)
 }
+
+// TestServerSideChanges checks the consistency model's promises for changes
+// made on the server, with cache_timeout at its default of 30 s: a name
+// made there opens on the mount once negative_timeout has passed (it used
+// to stay "no such file" for cache_timeout), and an open after
+// revalidate_timeout reads a file rewritten there whole and new, with its
+// new size (the kernel used to end the read at the old size), and a file
+// removed there is ENOENT.
+func TestServerSideChanges(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range AllKinds() {
+		t.Run(kind, func(t *testing.T) {
+			root := t.TempDir()
+			write(t, filepath.Join(root, "c"), []byte("old"))
+			write(t, filepath.Join(root, "g"), []byte("gone soon"))
+			srv := StartKind(t, kind, root)
+			m := MountServer(t, srv, "negative_timeout=0.5", "revalidate_timeout=0.5")
+			// Stat, not read: a read makes the kernel ask for the
+			// attributes again at the next stat (atime), which would hide
+			// what this test is about.
+			if st, err := os.Stat(filepath.Join(m.Dir, "c")); err != nil || st.Size() != 3 {
+				t.Fatalf("stat c: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(m.Dir, "x")); !os.IsNotExist(err) {
+				t.Fatalf("stat x before it exists: %v", err)
+			}
+
+			must(t, os.Mkdir(filepath.Join(root, "x"), 0o755))
+			write(t, filepath.Join(root, "x", "f"), []byte("in x"))
+			next := []byte("new, and longer than before")
+			write(t, filepath.Join(root, "c"), next)
+			must(t, os.Remove(filepath.Join(root, "g")))
+
+			// Well within cache_timeout, x shows up.
+			start := time.Now()
+			deadline := start.Add(10 * time.Second)
+			for {
+				_, err := os.Stat(filepath.Join(m.Dir, "x"))
+				if err == nil {
+					t.Logf("x seen after %v", time.Since(start))
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a directory made on the server is still not seen after 10 s: %v", err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			mustEqualFile(t, filepath.Join(m.Dir, "x", "f"), []byte("in x"))
+
+			time.Sleep(600 * time.Millisecond) // past revalidate_timeout
+			mustEqualFile(t, filepath.Join(m.Dir, "c"), next)
+			st, err := os.Stat(filepath.Join(m.Dir, "c"))
+			must(t, err)
+			if st.Size() != int64(len(next)) {
+				t.Errorf("size after the open: %d, want %d", st.Size(), len(next))
+			}
+			if _, err := os.ReadFile(filepath.Join(m.Dir, "g")); !os.IsNotExist(err) {
+				t.Errorf("open of a file removed on the server: %v, want ENOENT", err)
+			}
+		})
+	}
+}

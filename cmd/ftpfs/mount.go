@@ -155,6 +155,8 @@ func fsOptions(o *options, root string, log *slog.Logger) fs.Options {
 		Source:             o.source,
 		RemoteRoot:         root,
 		CacheTTL:           o.cacheTTL,
+		NegativeTTL:        o.negativeTTL,
+		RevalidateAfter:    o.revalidate,
 		UID:                uint32(os.Getuid()),
 		GID:                uint32(os.Getgid()),
 		ReadOnly:           o.readOnly,

@@ -47,6 +47,8 @@ type options struct {
 	clearData    bool
 	disableMLSD  bool
 	cacheTTL     time.Duration
+	negativeTTL  time.Duration // 0: fs's default; given as 0, a nanosecond
+	revalidate   time.Duration // 0: fs's default; given as 0, a nanosecond
 	connections  int
 	timeout      time.Duration
 	retryTimeout time.Duration
@@ -234,16 +236,18 @@ func (o *options) valueOptions() map[string]func(string) error {
 			o.portSet = true
 			return parseInt(v, 1, 65535, 10, func(n int64) { o.port = int(n) })
 		},
-		"user":           func(v string) error { o.user = v; return nil },
-		"password_file":  func(v string) error { o.passwordFile = v; return nil },
-		"cache_dir":      func(v string) error { o.cacheDir = v; return nil },
-		"log_file":       func(v string) error { o.logFile = v; return nil },
-		"encoding":       func(v string) error { o.encoding = v; return nil },
-		"cafile":         func(v string) error { o.cafile = v; return nil },
-		"cache_timeout":  func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
-		"timeout":        func(v string) error { return parseSeconds(v, false, &o.timeout) },
-		"retry_timeout":  func(v string) error { return parseSeconds(v, false, &o.retryTimeout) },
-		"writeback_wait": func(v string) error { return parseSeconds(v, true, &o.writebackWait) },
+		"user":               func(v string) error { o.user = v; return nil },
+		"password_file":      func(v string) error { o.passwordFile = v; return nil },
+		"cache_dir":          func(v string) error { o.cacheDir = v; return nil },
+		"log_file":           func(v string) error { o.logFile = v; return nil },
+		"encoding":           func(v string) error { o.encoding = v; return nil },
+		"cafile":             func(v string) error { o.cafile = v; return nil },
+		"cache_timeout":      func(v string) error { return parseSeconds(v, true, &o.cacheTTL) },
+		"negative_timeout":   func(v string) error { return parseTimeout(v, &o.negativeTTL) },
+		"revalidate_timeout": func(v string) error { return parseTimeout(v, &o.revalidate) },
+		"timeout":            func(v string) error { return parseSeconds(v, false, &o.timeout) },
+		"retry_timeout":      func(v string) error { return parseSeconds(v, false, &o.retryTimeout) },
+		"writeback_wait":     func(v string) error { return parseSeconds(v, true, &o.writebackWait) },
 		"connections": func(v string) error {
 			return parseInt(v, 1, 64, 10, func(n int64) { o.connections = int(n) })
 		},
@@ -290,6 +294,16 @@ func parseSeconds(v string, zeroOK bool, d *time.Duration) error {
 		return errors.New("not a number of seconds")
 	}
 	*d = time.Duration(f * float64(time.Second))
+	return nil
+}
+
+// parseTimeout reads seconds for an fs timeout whose zero means "the
+// default": 0 given by the user becomes a nanosecond, i.e. every time.
+func parseTimeout(v string, d *time.Duration) error {
+	if err := parseSeconds(v, true, d); err != nil {
+		return err
+	}
+	*d = max(*d, time.Nanosecond)
 	return nil
 }
 

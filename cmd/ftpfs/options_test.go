@@ -54,6 +54,12 @@ func TestParseArgs(t *testing.T) {
 		{"cache off", []string{"host:/", "/mnt", "-o", "cache_timeout=0"}, func(o *options) bool {
 			return o.cacheTTL == 0
 		}},
+		{"freshness defaults", []string{"host:/", "/mnt"}, func(o *options) bool {
+			return o.negativeTTL == 0 && o.revalidate == 0
+		}},
+		{"every open revalidates", []string{"host:/", "/mnt", "-o", "revalidate_timeout=0,negative_timeout=1.5"}, func(o *options) bool {
+			return o.revalidate == time.Nanosecond && o.negativeTTL == 1500*time.Millisecond
+		}},
 		{"ftps url is implicit on 990", []string{"ftps://host/", "/mnt"}, func(o *options) bool {
 			return o.tls == conn.TLSImplicit && o.port == 990
 		}},

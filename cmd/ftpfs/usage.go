@@ -30,6 +30,10 @@ Options:
   password_file=PATH  read the password from the first line of PATH
   cache_timeout=SECS  how long listings and attributes are trusted (default 30;
                       0 = the kernel asks every time)
+  negative_timeout=SECS  how long a name missing from a listing is taken as absent
+                      before a lookup of it asks the server again (default 5)
+  revalidate_timeout=SECS  an open of a file known for longer than this asks the
+                      server for its size and time first (default 5; 0 = every open)
   cache_dir=PATH      where files being written are buffered, and failed uploads kept
                       (default ~/.cache/ftpfs)
   connections=N       most control connections at once (default 8)
