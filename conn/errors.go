@@ -202,6 +202,19 @@ func refusalText(msg string) bool {
 	return false
 }
 
+// systemErrorOfFile reports a reply that is "path: " and the system's
+// error text for that file, as proftpd words a failed utime(2): "501
+// /f: Operation not permitted" for an MFMT on a file of another owner. It
+// speaks of the file, not of the command, which works on other files.
+func systemErrorOfFile(msg string) bool {
+	for _, s := range []string{": Operation not permitted", ": Permission denied"} {
+		if strings.HasSuffix(strings.TrimSpace(msg), s) {
+			return true
+		}
+	}
+	return false
+}
+
 // oops reports vsftpd's "500 OOPS: ...", which it sends as it ends the
 // session (a failed privileged helper, a bad configuration): it says
 // nothing about the command, and a new session may well work.
@@ -230,6 +243,8 @@ func refusedReply(code int, msg string) bool {
 		return true
 	case code == ftp.StatusFileUnavailable || code == ftp.StatusBadFileName || code == ftp.StatusExceededStorage ||
 		code == ftp.Status452 || code == ftp.StatusNotLoggedIn || code == ftp.StatusNotAvailable:
+		return false
+	case systemErrorOfFile(msg):
 		return false
 	}
 	return (code/100 == 4 || code/100 == 5) && refusalText(msg)

@@ -160,6 +160,8 @@ func TestReplyKinds(t *testing.T) {
 		{"vsftpd OOPS", reply(500, "OOPS: priv_sock_get_cmd"), transient, nil},
 		{"vsftpd OOPS at login", reply(500, "OOPS: vsftpd: refusing to run with writable root inside chroot()"), transient, nil},
 		{"550 permission", reply(550, "/x: Permission denied"), neither, iofs.ErrPermission},
+		{"proftpd MFMT on another's file", reply(501, "/late.log: Operation not permitted"), neither, nil},
+		{"proftpd SITE CHMOD on another's file", reply(550, "/late.log: Operation not permitted"), neither, nil},
 		{"550 unclear", reply(550, "Failed to open file."), neither, ErrMaybeDenied},
 		{"pure-ftpd 550", reply(550, "Can't check for file existence"), neither, ErrMaybeDenied},
 		{"553", reply(553, "Could not create file: not allowed."), neither, iofs.ErrPermission},

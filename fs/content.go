@@ -40,16 +40,22 @@ type content struct {
 	// `cmd > file` opens, dup2s and closes) does not upload that: the
 	// server keeps its file until the writer's last close.
 	emptied bool
-	mtime   time.Time // of the last change, shown until the server's listing says otherwise
+	// mtime is the time of the last change, in the whole seconds the
+	// server stores (MFMT): shown while the file is written, and set on
+	// the server by its upload, so that it never changes by itself.
+	mtime time.Time
 	up      *upstream // an upload running alongside the writes, if any
 }
+
+// now is the time of a change, in whole seconds (see content.mtime).
+func now() time.Time { return time.Now().Truncate(time.Second) }
 
 // span is the byte range [off, end).
 type span struct{ off, end int64 }
 
 func newContent(dir, path string, size int64, onServer bool) (*content, error) {
 	c := &content{buf: cache.NewBuffer(dir, memLimit, path), keep: size, serverSize: size,
-		onServer: onServer, minWrite: math.MaxInt64, mtime: time.Now()}
+		onServer: onServer, minWrite: math.MaxInt64, mtime: now()}
 	if err := c.buf.Truncate(size); err != nil {
 		return nil, err
 	}
@@ -92,7 +98,7 @@ func (c *content) write(p []byte, off int64) error {
 	}
 	c.markKnown(off, off+int64(len(p)))
 	c.minWrite = min(c.minWrite, off)
-	c.dirty, c.mtime, c.emptied = true, time.Now(), false
+	c.dirty, c.mtime, c.emptied = true, now(), false
 	return nil
 }
 
@@ -105,7 +111,7 @@ func (c *content) truncate(n int64) error {
 	}
 	c.keep = min(c.keep, n)
 	c.minWrite = min(c.minWrite, n)
-	c.dirty, c.mtime, c.emptied = true, time.Now(), false
+	c.dirty, c.mtime, c.emptied = true, now(), false
 	return nil
 }
 

@@ -212,7 +212,7 @@ func (n *fileNode) flush(ctx context.Context) error {
 	case !sent:
 		// The server's file is as it was: what it lists stands.
 	case applied.Time:
-		e.ModTime, e.HasTime = sendA.ModTime, true
+		e.ModTime, e.HasTime = serverTime(sendA.ModTime), true
 	default:
 		// The server keeps a time of its own clock, shown from its
 		// next listing on.

@@ -111,7 +111,7 @@ func (f *fsys) settlePending(p string, a conn.Attrs, applied conn.Applied) {
 		}
 	})
 	if a.HasTime && applied.Time {
-		f.cacheTouch(p, a.ModTime)
+		f.cacheTouch(p, serverTime(a.ModTime))
 	}
 	if a.HasMode && !applied.Mode {
 		f.log.Debug("the server did not take the mode; ftpfs keeps showing it", "path", p)
@@ -149,3 +149,10 @@ func withShownTime(a conn.Attrs, mtime time.Time) conn.Attrs {
 	}
 	return a
 }
+
+// serverTime is t as the server stores it: MFMT and vsftpd's MDTM form
+// carry whole seconds (RFC 3659 section 2.3 allows fractions; ftpfs sends
+// none, as not every server parses them). A time set here shows so at
+// once, as later listings will show it. A time the server cannot store is
+// an override and keeps its fraction.
+func serverTime(t time.Time) time.Time { return t.Truncate(time.Second) }

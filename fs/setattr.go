@@ -111,7 +111,7 @@ func (n *node) setattr(ctx context.Context, in *fuse.SetAttrIn, pending bool) sy
 			// Shown at once: the node's entry is newer than any listing
 			// that still has the old time.
 			e := n.getEntry()
-			e.ModTime, e.HasTime = mtime, true
+			e.ModTime, e.HasTime = serverTime(mtime), true
 			n.setEntry(e)
 		}
 		if errno != 0 && n.StableAttr().Mode == syscall.S_IFDIR {
@@ -164,7 +164,7 @@ func (f *fsys) setTime(ctx context.Context, p string, t time.Time, pending bool)
 	switch {
 	case err == nil:
 		f.overrides.update(p, func(o *override) { o.hasMtime = false })
-		f.cacheTouch(p, t)
+		f.cacheTouch(p, serverTime(t))
 	case !errors.Is(err, conn.ErrNotSupported):
 		return f.errno("utimens", p, err)
 	}

@@ -279,7 +279,7 @@ func (n *fileNode) enqueue(ctx context.Context) error {
 	// From here on the journal owns the upload and orders what follows.
 	c.uploaded(size)
 	ent := n.getEntry()
-	ent.Type, ent.Size, ent.ModTime, ent.HasTime = conn.TypeFile, size, a.ModTime, true
+	ent.Type, ent.Size, ent.ModTime, ent.HasTime = conn.TypeFile, size, serverTime(a.ModTime), true
 	n.setEntry(ent)
 	n.publish()
 	n.fs.cacheUpdate(p, ent)

@@ -56,13 +56,17 @@ func TestShownAttrsAreTheServers(t *testing.T) {
 					t.Errorf("%s: st_ino after chmod is %d, was %d", name, got, inos[name])
 				}
 			}
+			// The server stores whole seconds: shown so at once.
 			stamp := time.Date(2002, 2, 2, 2, 2, 2, 0, time.UTC)
 			p := filepath.Join(m.Dir, "a")
-			must(t, os.Chtimes(p, stamp, stamp))
+			must(t, os.Chtimes(p, stamp, stamp.Add(123456789)))
 			st, err := os.Stat(p)
 			must(t, err)
 			if !st.ModTime().Equal(stamp) {
 				t.Errorf("mtime right after utimens: %v, want %v", st.ModTime(), stamp)
+			}
+			if disk, err := os.Stat(filepath.Join(root, "a")); err != nil || !disk.ModTime().Equal(st.ModTime()) {
+				t.Errorf("mtime on the server after utimens: %v, shown %v", disk.ModTime(), st.ModTime())
 			}
 			if got := st.Sys().(*syscall.Stat_t).Ino; got != inos["a"] {
 				t.Errorf("st_ino after utimens is %d, was %d", got, inos["a"])
