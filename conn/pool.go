@@ -40,9 +40,14 @@ type Pool struct {
 	// The unreachable state (reach.go): down is when connects began to
 	// fail, zero while the server is reachable; downFlag mirrors it for
 	// the path of every operation.
-	down      time.Time // guarded by mu
-	downCause string    // guarded by mu
-	downFlag  atomic.Bool
+	down        time.Time // guarded by mu
+	downCause   string    // guarded by mu
+	downRefused bool      // guarded by mu; the last dial was refused (ECONNREFUSED)
+	downFlag    atomic.Bool
+	probing     bool          // guarded by mu; a probe runs
+	lastDial    time.Time     // guarded by mu; the last dial that found or probed the state
+	dialed      chan struct{} // guarded by mu; closed when the probe's next dial ends
+	kick        chan struct{} // an operation asks the probe to dial now
 	// probeCtx ends the probe's dial at Close; probes counts the probe
 	// that runs (zero or one).
 	probeCtx    context.Context
@@ -84,6 +89,7 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	p := &Pool{cfg: cfg, cc: cc, tokens: make(chan struct{}, cfg.Connections), files: map[*File]struct{}{}}
 	p.q.ref = newRefusals(cfg.Logger)
 	p.probeCtx, p.probeCancel = context.WithCancel(context.Background())
+	p.dialed, p.kick = make(chan struct{}), make(chan struct{}, 1)
 	if cfg.DisableMLSD {
 		p.q.ref.disable(optMLSD)
 	}
@@ -143,13 +149,15 @@ func (p *Pool) Commands() int64 { return p.cmds.Load() }
 // the server is unreachable it fails at once with ErrUnreachable.
 func (p *Pool) get(ctx context.Context) (*Session, error) {
 	p.mu.Lock()
-	closed, down, cause := p.closed, p.down, p.downCause
+	closed := p.closed
 	p.mu.Unlock()
 	if closed {
 		return nil, errClosed
 	}
-	if !down.IsZero() {
-		return nil, p.unreachableError(down, cause)
+	if p.downFlag.Load() {
+		if err := p.whileDown(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.acquire(ctx); err != nil {
 		return nil, err

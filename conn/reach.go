@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -16,6 +17,15 @@ import (
 // probe owned by the pool dials with a backoff until a login succeeds. The
 // session it logged in with goes to the idle list, and the next operation
 // uses it. One line at WARN marks the start and one at INFO the end.
+//
+// An operation made while the server is unreachable hurries the probe:
+// it dials at once if its last dial is a second old or more. When that
+// last dial was refused (the host answers, nothing listens), the
+// operation waits for the new dial, up to probeAsk: a refusal comes back
+// within a round trip and so does a login, so the first operation after
+// the server is back succeeds, and the others fail in milliseconds. After
+// a timeout the operation does not wait, since the dial may take the
+// whole Config.Timeout.
 
 // Probe pacing: the first probe a second after the server was found
 // unreachable, then doubling up to a probe every probeMax.
@@ -23,6 +33,9 @@ const (
 	probeFirst = time.Second
 	probeMax   = 30 * time.Second
 )
+
+// probeAsk is how long an operation waits for a dial it hurried.
+const probeAsk = time.Second
 
 // refusedGrace is how long connects must all have been refused before the
 // server is called unreachable, when that is shorter than RetryTimeout. A
@@ -77,6 +90,41 @@ func (p *Pool) unreachableError(since time.Time, cause string) error {
 		Msg: fmt.Sprintf("server unreachable since %s (%s); not tried again until it answers", since.Format(time.TimeOnly), cause)}
 }
 
+// whileDown is get's answer while the server is unreachable: nil when a
+// dial it hurried found the server back, else ErrUnreachable.
+func (p *Pool) whileDown(ctx context.Context) error {
+	p.mu.Lock()
+	due := time.Since(p.lastDial) >= probeFirst
+	dialed, refused := p.dialed, p.downRefused
+	since, cause := p.down, p.downCause
+	p.mu.Unlock()
+	if since.IsZero() {
+		return nil // left just now
+	}
+	if due {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	if due && refused {
+		t := time.NewTimer(probeAsk)
+		select {
+		case <-dialed:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		p.mu.Lock()
+		since, cause = p.down, p.downCause
+		p.mu.Unlock()
+		if since.IsZero() {
+			return nil
+		}
+	}
+	return p.unreachableError(since, cause)
+}
+
 // markUnreachable enters the unreachable state, unless the pool is in it
 // already or closed, and starts the probe. since is when connects began
 // to fail; op and path are the operation that found out, for the log.
@@ -87,12 +135,20 @@ func (p *Pool) markUnreachable(since time.Time, op, path string, cause error) {
 		return
 	}
 	p.down, p.downCause = since, cause.Error()
+	p.downRefused = errors.Is(cause, syscall.ECONNREFUSED)
+	p.lastDial = time.Now() // the operation's own dial, just failed
 	p.downFlag.Store(true)
-	p.probes.Add(1)
+	start := !p.probing
+	if start {
+		p.probing = true
+		p.probes.Add(1)
+	}
 	p.mu.Unlock()
 	p.cfg.Logger.Warn(fmt.Sprintf("server unreachable since %s; operations fail at once until it answers", since.Format(time.TimeOnly)),
 		"server", p.cfg.addr(), "op", op, "path", path, "err", cause)
-	go p.probe()
+	if start {
+		go p.probe()
+	}
 }
 
 // answered leaves the unreachable state after a command was answered on a
@@ -125,41 +181,75 @@ func (p *Pool) reachable(s *Session) {
 	p.cfg.Logger.Info(fmt.Sprintf("server reachable again after %s", time.Since(since).Round(time.Second)), "server", p.cfg.addr())
 }
 
-// probe dials, with a backoff, until the server answers or the pool
-// closes. It ends early when an operation on an older session was
-// answered meanwhile.
+// probe dials, with a backoff, while the server is unreachable and the
+// pool open.
 func (p *Pool) probe() {
 	defer p.probes.Done()
-	wait := probeFirst
+	backoff := probeFirst
 	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-p.probeCtx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if !p.downFlag.Load() {
+		if !p.keepProbing() || !p.probeWait(time.Now().Add(backoff)) {
 			return
 		}
+		p.mu.Lock()
+		p.lastDial = time.Now()
+		dialed := p.dialed
+		p.mu.Unlock()
 		s, err := dial(p.probeCtx, &p.cfg, p.q, &p.cmds)
 		switch {
 		case p.probeCtx.Err() != nil:
 			if s != nil {
 				s.close()
 			}
-			return
 		case err == nil:
 			p.reachable(s)
-			return
 		case !connectFailure(err):
 			// A reply (a session limit, a refused login): the server is
 			// there, and operations will get its answer themselves.
 			p.reachable(nil)
-			return
+		default:
+			backoff = min(2*backoff, probeMax)
+			p.cfg.Logger.Debug("server still unreachable", "server", p.cfg.addr(), "next_probe", backoff, "err", err)
 		}
-		p.cfg.Logger.Debug("server still unreachable", "server", p.cfg.addr(), "next_probe", min(2*wait, probeMax), "err", err)
-		wait = min(2*wait, probeMax)
+		p.mu.Lock()
+		p.downRefused = errors.Is(err, syscall.ECONNREFUSED)
+		p.dialed = make(chan struct{})
+		p.mu.Unlock()
+		close(dialed)
+	}
+}
+
+// keepProbing reports whether the server is still unreachable; when it is
+// not, the probe ends, and the next markUnreachable starts another.
+func (p *Pool) keepProbing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down.IsZero() || p.closed {
+		p.probing = false
+		return false
+	}
+	return true
+}
+
+// probeWait sleeps until next, or less when an operation hurries it (but
+// a second at least since the last dial); false when the pool closes.
+func (p *Pool) probeWait(next time.Time) bool {
+	for {
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-p.probeCtx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+			return true
+		case <-p.kick:
+			t.Stop()
+			p.mu.Lock()
+			earliest := p.lastDial.Add(probeFirst)
+			p.mu.Unlock()
+			if earliest.Before(next) {
+				next = earliest
+			}
+		}
 	}
 }
 

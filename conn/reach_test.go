@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,5 +238,50 @@ func TestUnreachableSilentServer(t *testing.T) {
 	p.Close()
 	if d := time.Since(start); d > 200*time.Millisecond {
 		t.Errorf("Close took %v with the probe dialing a silent server", d)
+	}
+}
+
+// TestUnreachableFirstOperationAfterReturn: with connects refused, an
+// operation a second or more after the probe's last dial dials at once
+// and waits for it, so the first one after the server is back succeeds,
+// without waiting for the probe's backoff (here 2 s after its first
+// dial).
+func TestUnreachableFirstOperationAfterReturn(t *testing.T) {
+	p, g, tr := gatedPool(t, time.Second, 5*time.Second)
+	g.shut()
+	if _, err := timedList(p); err == nil {
+		t.Fatal("list with the server gone succeeded")
+	}
+	lastDial := func() time.Time {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.lastDial
+	}
+	entered := lastDial()
+	deadline := time.Now().Add(5 * time.Second)
+	for !lastDial().After(entered) { // the probe's first dial, refused
+		if time.Now().After(deadline) {
+			t.Fatal("the probe did not dial")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.open(g.addr)
+	time.Sleep(time.Until(lastDial().Add(probeFirst + 50*time.Millisecond)))
+	took, err := timedList(p)
+	if err != nil || took > probeAsk {
+		t.Fatalf("first operation after the server came back: %v after %v", err, took)
+	}
+	if l := tr.lines("server reachable again"); len(l) != 1 {
+		t.Fatalf("log lines about the server back: %q", l)
+	}
+	// Refused again: operations within a second of the last dial fail at
+	// once, and the next one a second later waits only for the refusal.
+	g.shut()
+	p.markUnreachable(time.Now(), "test", "/", &Error{Op: "connect", Err: syscall.ECONNREFUSED, Msg: "refused"})
+	for i := 0; i < 3; i++ {
+		time.Sleep(time.Until(lastDial().Add(probeFirst + 50*time.Millisecond)))
+		if took, err := timedList(p); !errors.Is(err, ErrUnreachable) || took > 200*time.Millisecond {
+			t.Fatalf("operation %d, connects refused: %v after %v", i, err, took)
+		}
 	}
 }
