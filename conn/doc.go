@@ -8,8 +8,8 @@
 // Errors it returns wrap *Error, whose Unwrap yields an io/fs sentinel
 // (fs.ErrNotExist, fs.ErrPermission, fs.ErrExist) or one of its own
 // (ErrTransient, ErrNotSupported, ErrNoSpace, ErrNameTooLong,
-// ErrMaybeDenied), so that package fs can map them to errno with
-// errors.Is. An optional command the server refuses is learnt once per
+// ErrMaybeDenied, ErrUnreachable), so that package fs can map them to
+// errno with errors.Is. An optional command the server refuses is learnt once per
 // pool (quirks.go) and done another way.
 //
 // Locking: a Session serves one goroutine at a time; the Pool hands sessions

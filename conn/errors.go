@@ -35,6 +35,12 @@ var (
 	// reach. It unwraps to fs.ErrNotExist as well; fs tells the two apart
 	// with the parent's listing.
 	ErrMaybeDenied = errors.New("refused without saying why")
+	// ErrUnreachable marks an operation refused at once, without a
+	// connection attempt, because the server was found unreachable: an
+	// operation spent its retries failing to connect (see reach.go). It is
+	// not transient: retrying it at once would learn nothing; the pool's
+	// probe finds out when the server is back.
+	ErrUnreachable = errors.New("server unreachable")
 	// ErrListingTooLarge is returned when a listing exceeds the entry or line
 	// limits; the directory cannot be shown safely.
 	ErrListingTooLarge = errors.New("listing too large")

@@ -13,10 +13,17 @@ type Health struct {
 	LastOK      time.Time // the last command that succeeded
 	LastFailure time.Time // the last that failed for a transient reason
 	Failure     string    // and why
+	// UnreachableSince, when set, is when connects began to fail before
+	// the pool called the server unreachable: operations fail at once
+	// while a probe dials (reach.go).
+	UnreachableSince time.Time
 }
 
-// Reachable reports whether the server answered since it last failed.
-func (h Health) Reachable() bool { return !h.LastOK.Before(h.LastFailure) }
+// Reachable reports whether the server answered since it last failed,
+// and is not called unreachable.
+func (h Health) Reachable() bool {
+	return h.UnreachableSince.IsZero() && !h.LastOK.Before(h.LastFailure)
+}
 
 // health records successes and transient failures.
 type health struct {
@@ -27,9 +34,10 @@ type health struct {
 }
 
 // note records the outcome of one attempt. Refusals say nothing about
-// reachability: the server answered.
+// reachability: the server answered. An operation refused at once as the
+// server is unreachable says nothing new.
 func (h *health) note(err error) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnreachable) {
 		return
 	}
 	now := time.Now()
@@ -50,6 +58,7 @@ func (p *Pool) Health() Health {
 	p.health.mu.Unlock()
 	p.mu.Lock()
 	h.Sessions = len(p.idle) + len(p.tokens) - p.shrunk
+	h.UnreachableSince = p.down
 	p.mu.Unlock()
 	return h
 }

@@ -37,6 +37,23 @@ type Pool struct {
 	closed bool               // guarded by mu
 	shrunk int                // guarded by mu; tokens kept back after session-limit refusals
 
+	// The unreachable state (reach.go): down is when connects began to
+	// fail, zero while the server is reachable; downFlag mirrors it for
+	// the path of every operation.
+	down        time.Time // guarded by mu
+	downCause   string    // guarded by mu
+	downRefused bool      // guarded by mu; the last dial was refused (ECONNREFUSED)
+	downFlag    atomic.Bool
+	probing     bool          // guarded by mu; a probe runs
+	lastDial    time.Time     // guarded by mu; the last dial that found or probed the state
+	dialed      chan struct{} // guarded by mu; closed when the probe's next dial ends
+	kick        chan struct{} // an operation asks the probe to dial now
+	// probeCtx ends the probe's dial at Close; probes counts the probe
+	// that runs (zero or one).
+	probeCtx    context.Context
+	probeCancel context.CancelFunc
+	probes      sync.WaitGroup
+
 	stopJanitor chan struct{}
 	janitorDone chan struct{}
 }
@@ -71,11 +88,14 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	cfg.port = &portState{}
 	p := &Pool{cfg: cfg, cc: cc, tokens: make(chan struct{}, cfg.Connections), files: map[*File]struct{}{}}
 	p.q.ref = newRefusals(cfg.Logger)
+	p.probeCtx, p.probeCancel = context.WithCancel(context.Background())
+	p.dialed, p.kick = make(chan struct{}), make(chan struct{}, 1)
 	if cfg.DisableMLSD {
 		p.q.ref.disable(optMLSD)
 	}
 	s, err := dial(ctx, &p.cfg, p.q, &p.cmds)
 	if err != nil {
+		p.probeCancel()
 		return nil, err
 	}
 	if !s.mlsd {
@@ -84,6 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 		s.close()
 		p.q.listHidden = true
 		if s, err = dial(ctx, &p.cfg, p.q, &p.cmds); err != nil {
+			p.probeCancel()
 			return nil, err
 		}
 	}
@@ -124,13 +145,19 @@ func (p *Pool) janitor() {
 // Commands returns how many FTP commands the pool has sent so far.
 func (p *Pool) Commands() int64 { return p.cmds.Load() }
 
-// get returns a session for the caller's exclusive use until put.
+// get returns a session for the caller's exclusive use until put. While
+// the server is unreachable it fails at once with ErrUnreachable.
 func (p *Pool) get(ctx context.Context) (*Session, error) {
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
 	if closed {
 		return nil, errClosed
+	}
+	if p.downFlag.Load() {
+		if err := p.whileDown(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.acquire(ctx); err != nil {
 		return nil, err
@@ -252,6 +279,9 @@ func (p *Pool) attempt(ctx context.Context, once bool, op, path string, fn func(
 		if err == nil {
 			err = p.put(s, s.explain(wrapErr(op, path, fn(s))))
 			p.health.note(err)
+			if err == nil {
+				p.answered()
+			}
 			if once {
 				return err
 			}
@@ -287,6 +317,7 @@ func (p *Pool) Close() error {
 		s.close()
 	}
 	<-p.janitorDone
+	p.stopProbe()
 	return nil
 }
 

@@ -15,11 +15,14 @@ const DefaultRetryTimeout = 60 * time.Second
 
 // retrier paces the retries of one operation: the first at once (on a
 // fresh connection), then with a backoff doubling from 100 ms to 2 s,
-// until Config.RetryTimeout has passed since the first attempt.
+// until Config.RetryTimeout has passed since the first attempt. An
+// operation whose retries were spent failing to connect makes the pool
+// call the server unreachable (reach.go).
 type retrier struct {
 	p     *Pool
 	start time.Time
 	n     int
+	conn  connectTrack
 }
 
 func (p *Pool) retrier() *retrier { return &retrier{p: p, start: time.Now()} }
@@ -29,7 +32,16 @@ func (r *retrier) again(ctx context.Context, op, path string, err error) bool {
 	if err == nil || !(IsTransient(err) || isSessionLimit(err)) || ctx.Err() != nil {
 		return false
 	}
+	r.conn.note(err)
+	if r.conn.refusedFor(min(refusedGrace, r.p.cfg.RetryTimeout)) {
+		r.p.markUnreachable(r.conn.since, op, path, err)
+		return false
+	}
 	if time.Since(r.start) >= r.p.cfg.RetryTimeout {
+		if !r.conn.since.IsZero() {
+			r.p.markUnreachable(r.conn.since, op, path, err)
+			return false
+		}
 		r.p.cfg.Logger.Warn("giving up", "op", op, "path", path, "after", time.Since(r.start).Round(time.Millisecond), "err", err)
 		return false
 	}

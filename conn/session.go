@@ -123,6 +123,8 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 		s.tls = sessionTLS(cfg.tls)
 	}
 	var ctlErr error // a TLS failure, which the library would only report as a dial error
+	unhook := func() bool { return false }
+	defer func() { unhook() }()
 	dialFn := func(network, addr string) (net.Conn, error) {
 		if s.ctl != nil {
 			return s.dialData(addr)
@@ -132,6 +134,9 @@ func dial(ctx context.Context, cfg *Config, q quirks, cmds *atomic.Int64) (*Sess
 			ctlErr = err
 			return nil, err
 		}
+		// A server that accepts and never greets would hold a caller
+		// that gave up (the pool's probe at Close) for Config.Timeout.
+		unhook = context.AfterFunc(ctx, func() { _ = nc.Close() })
 		s.ctl = newCtlConn(nc, cfg.Timeout, log, cmds)
 		s.ctl.standIn = s.standIn
 		s.ctl.ref = q.ref

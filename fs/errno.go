@@ -28,6 +28,9 @@ var errnoTable = []struct {
 	{conn.ErrNoSpace, syscall.ENOSPC},
 	{conn.ErrNameTooLong, syscall.ENAMETOOLONG},
 	{conn.ErrNotSupported, syscall.ENOTSUP},
+	// The pool logged the server unreachable once; each operation it
+	// then fails at once is not worth a line of its own.
+	{conn.ErrUnreachable, syscall.EIO},
 }
 
 // errno is the one place where errors become errno. go-fuse's own ToErrno

@@ -40,7 +40,7 @@ func openWriteback(f *fsys, dir, unsaved string) (*wbQueue, error) {
 	w := &wbQueue{f: f}
 	q, left, err := writeback.Open(writeback.Config{
 		Dir: dir, Unsaved: unsaved, Store: wbStore{f}, Logger: f.log,
-		Transient: func(err error) bool { return errors.Is(err, conn.ErrTransient) },
+		Transient: retryable,
 		Done:      w.done,
 	})
 	if errors.Is(err, writeback.ErrInUse) && !f.opts.Writeback {
@@ -62,6 +62,14 @@ func openWriteback(f *fsys, dir, unsaved string) (*wbQueue, error) {
 		return nil, nil
 	}
 	return w, nil
+}
+
+// retryable reports a failure after which a journaled operation is tried
+// again later: a transient one, or the server unreachable (the pool fails
+// operations at once until its probe finds it back), which must not make
+// the queue give the data up.
+func retryable(err error) bool {
+	return errors.Is(err, conn.ErrTransient) || errors.Is(err, conn.ErrUnreachable)
 }
 
 // wbStore carries journaled operations to the server.
@@ -87,7 +95,7 @@ func (s wbStore) SetAttrs(ctx context.Context, p string, a writeback.Attrs) (wri
 		switch {
 		case err == nil:
 			applied.Mode = true
-		case errors.Is(err, conn.ErrTransient):
+		case retryable(err):
 			return applied, err
 		case !errors.Is(err, conn.ErrNotSupported):
 			s.f.log.Debug("the server did not take the mode; ftpfs keeps showing it", "path", p, "err", err)
@@ -98,7 +106,7 @@ func (s wbStore) SetAttrs(ctx context.Context, p string, a writeback.Attrs) (wri
 		switch {
 		case err == nil:
 			applied.Time = true
-		case errors.Is(err, conn.ErrTransient):
+		case retryable(err):
 			return applied, err
 		case !errors.Is(err, conn.ErrNotSupported):
 			// vsftpd and pyftpdlib set times on files only.
@@ -118,7 +126,7 @@ type attrSetter interface {
 // (proftpd without AllowOverwrite) gets it removed first.
 func (s wbStore) Rename(ctx context.Context, from, to string) error {
 	err := s.f.remote.Rename(ctx, from, to)
-	if err == nil || errors.Is(err, conn.ErrTransient) {
+	if err == nil || retryable(err) {
 		return err
 	}
 	if derr := s.f.remote.Delete(ctx, to); derr != nil {

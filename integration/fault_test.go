@@ -149,7 +149,15 @@ func TestFaultBound(t *testing.T) {
 		t.Errorf("the error took %v", took)
 	}
 	env.proxy.Refuse(false)
-	got, err := os.ReadFile(filepath.Join(env.m.Dir, "big.bin"))
+	// The server was found unreachable: operations fail at once until
+	// the pool's probe (a second after, then backing off) logs in again.
+	var got []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, err = os.ReadFile(filepath.Join(env.m.Dir, "big.bin"))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || !bytes.Equal(got, env.data) {
 		t.Fatalf("read once the server is back: %d bytes, %v", len(got), err)
 	}

@@ -321,9 +321,12 @@ func (q *Queue) work() {
 }
 
 // run carries one operation to the server, trying again while its
-// failure is transient.
+// failure is transient. Its first failure is logged at WARN and the
+// following ones at DEBUG: with the server unreachable each attempt fails
+// at once, and a line every RetryPause for each operation waiting would
+// bury the one line that says the server is gone.
 func (q *Queue) run(x *op, o Op) {
-	for {
+	for tries := 0; ; tries++ {
 		applied, err := q.exec(x, o)
 		switch {
 		case err == nil:
@@ -333,7 +336,11 @@ func (q *Queue) run(x *op, o Op) {
 			// Shutting down: it stays in the journal for the next mount.
 			return
 		case q.cfg.Transient(err):
-			q.log.Warn("queued operation failed; trying again", "op", string(o.kind()), "path", o.Path, "err", err, "pause", q.cfg.RetryPause)
+			level := slog.LevelWarn
+			if tries > 0 {
+				level = slog.LevelDebug
+			}
+			q.log.Log(q.ctx, level, "queued operation failed; trying again", "op", string(o.kind()), "path", o.Path, "err", err, "pause", q.cfg.RetryPause, "tries", tries+1)
 			select {
 			case <-time.After(q.cfg.RetryPause):
 			case <-q.ctx.Done():

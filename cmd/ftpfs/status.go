@@ -40,6 +40,9 @@ type statusReport struct {
 		Reachable   bool      `json:"reachable"`
 		LastFailure time.Time `json:"last_failure,omitempty"`
 		Failure     string    `json:"failure,omitempty"`
+		// UnreachableSince is set while operations fail at once and a
+		// probe dials (conn.Health).
+		UnreachableSince time.Time `json:"unreachable_since,omitempty"`
 	} `json:"server"`
 	fs.Status
 }
@@ -102,6 +105,7 @@ func startStatus(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger) 
 			h := pool.Health()
 			r.Server.Sessions, r.Server.Reachable = h.Sessions, h.Reachable()
 			r.Server.LastFailure, r.Server.Failure = h.LastFailure, h.Failure
+			r.Server.UnreachableSince = h.UnreachableSince
 			_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 			_ = json.NewEncoder(c).Encode(r)
 			c.Close()
@@ -230,7 +234,11 @@ func fuseOwner(mnt string) (int, bool) {
 func printStatus(w io.Writer, r statusReport, now time.Time) {
 	fmt.Fprintf(w, "ftpfs on %s (%s), pid %d, up %s\n", r.Mountpoint, r.Source, r.PID, now.Sub(r.Started).Round(time.Second))
 	reach := "reachable"
-	if !r.Server.Reachable {
+	switch {
+	case !r.Server.UnreachableSince.IsZero():
+		reach = fmt.Sprintf("UNREACHABLE since %s (operations fail at once; probing): %s",
+			r.Server.UnreachableSince.Format(time.TimeOnly), r.Server.Failure)
+	case !r.Server.Reachable:
 		reach = fmt.Sprintf("NOT reachable since %s: %s", r.Server.LastFailure.Format(time.TimeOnly), r.Server.Failure)
 	}
 	fmt.Fprintf(w, "server:    %s; %d sessions open; %d commands sent\n", reach, r.Server.Sessions, r.Commands)
