@@ -44,7 +44,7 @@ type content struct {
 	// server stores (MFMT): shown while the file is written, and set on
 	// the server by its upload, so that it never changes by itself.
 	mtime time.Time
-	up      *upstream // an upload running alongside the writes, if any
+	up    *upstream // an upload running alongside the writes, if any
 }
 
 // now is the time of a change, in whole seconds (see content.mtime).
