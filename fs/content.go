@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftpfs/ftpfs/cache"
 	"github.com/ftpfs/ftpfs/conn"
+	"github.com/ftpfs/ftpfs/internal/ranges"
 )
 
 // memLimit is how much of a file being written stays in memory before its
@@ -25,9 +26,9 @@ const memLimit = 256 << 10
 // The fileNode's cmu guards it.
 type content struct {
 	buf *cache.Buffer
-	// known lists the ranges below keep that buf holds; past keep every
+	// known holds the ranges below keep that buf holds; past keep every
 	// byte is known (written, or a hole that reads as zeros).
-	known []span
+	known ranges.Set
 	// keep: the server's bytes [0, keep) still belong to the file;
 	// truncation lowers it.
 	keep       int64
@@ -49,9 +50,6 @@ type content struct {
 
 // now is the time of a change, in whole seconds (see content.mtime).
 func now() time.Time { return time.Now().Truncate(time.Second) }
-
-// span is the byte range [off, end).
-type span struct{ off, end int64 }
 
 func newContent(dir, path string, size int64, onServer bool) (*content, error) {
 	c := &content{buf: cache.NewBuffer(dir, memLimit, path), keep: size, serverSize: size,
@@ -115,53 +113,14 @@ func (c *content) truncate(n int64) error {
 	return nil
 }
 
-// markKnown adds [off, end) to the known ranges, merging neighbours.
+// markKnown adds [off, end), up to keep, to the known ranges.
 func (c *content) markKnown(off, end int64) {
-	end = min(end, c.keep)
-	if off >= end {
-		return
-	}
-	var out []span
-	for _, s := range c.known {
-		if s.end < off || s.off > end {
-			out = append(out, s)
-			continue
-		}
-		off, end = min(off, s.off), max(end, s.end)
-	}
-	out = append(out, span{off, end})
-	sortSpans(out)
-	c.known = out
-}
-
-func sortSpans(s []span) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].off < s[j-1].off; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	c.known.Add(off, min(end, c.keep))
 }
 
 // gaps returns the unknown ranges within [off, end).
-func (c *content) gaps(off, end int64) []span {
-	end = min(end, c.keep)
-	var out []span
-	for _, s := range c.known {
-		if s.end <= off {
-			continue
-		}
-		if s.off >= end {
-			break
-		}
-		if s.off > off {
-			out = append(out, span{off, s.off})
-		}
-		off = s.end
-	}
-	if off < end {
-		out = append(out, span{off, end})
-	}
-	return out
+func (c *content) gaps(off, end int64) []ranges.Range {
+	return c.known.Gaps(off, min(end, c.keep))
 }
 
 // fill fetches the server's bytes for the unknown ranges within [off, end).
@@ -174,8 +133,8 @@ func (c *content) fill(ctx context.Context, r Remote, path string, off, end int6
 	defer f.Close()
 	buf := make([]byte, 256<<10)
 	for _, g := range gaps {
-		for pos := g.off; pos < g.end; {
-			n, err := f.ReadAt(ctx, buf[:min(int64(len(buf)), g.end-pos)], pos)
+		for pos := g.Off; pos < g.End; {
+			n, err := f.ReadAt(ctx, buf[:min(int64(len(buf)), g.End-pos)], pos)
 			if n == 0 && err == nil || atEOF(err) {
 				return errShrunk
 			}
@@ -187,7 +146,7 @@ func (c *content) fill(ctx context.Context, r Remote, path string, off, end int6
 			}
 			pos += int64(n)
 		}
-		c.markKnown(g.off, g.end)
+		c.markKnown(g.Off, g.End)
 	}
 	return nil
 }
