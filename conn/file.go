@@ -39,12 +39,12 @@ type File struct {
 	size int64
 
 	mu   sync.Mutex
-	s    *Session        // guarded by mu; nil when no stream is open
-	resp *prefetchReader // guarded by mu
-	seq  int             // guarded by mu; reads in a row that continued the stream
-	pos  int64           // guarded by mu; offset of the next byte of resp
-	from int64           // guarded by mu; offset resp started at
-	idle *time.Timer     // guarded by mu
+	s    *Session     // guarded by mu; nil when no stream is open
+	resp *streamAhead // guarded by mu
+	seq  int          // guarded by mu; reads in a row that continued the stream
+	pos  int64        // guarded by mu; offset of the next byte of resp
+	from int64        // guarded by mu; offset resp started at
+	idle *time.Timer  // guarded by mu
 }
 
 // FileReader reads a remote file at any offset. *File is the one
@@ -99,7 +99,7 @@ func (f *File) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 func (f *File) seek(off int64) {
 	if f.resp == nil || off == f.pos {
 		f.seq++
-		if f.resp != nil && f.seq >= prefetchAfter {
+		if f.resp != nil && f.seq >= aheadAfter {
 			f.resp.start()
 		}
 		return
@@ -186,7 +186,7 @@ func (f *File) openStream(ctx context.Context, off int64) error {
 	if err != nil {
 		return f.p.put(s, s.explain(wrapErr("retr", f.path, err)))
 	}
-	f.s, f.resp, f.pos, f.from = s, newPrefetchReader(resp), off, off
+	f.s, f.resp, f.pos, f.from = s, newStreamAhead(resp), off, off
 	f.p.track(f, true)
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TestMain fails the package's tests if any goroutine of ours outlives
-// them: pools, streams, prefetchers and janitors must all end on Close.
+// them: pools, streams, their read-ahead and janitors must all end on Close.
 // The in-process server's own goroutines and the LRU's expiry goroutine
 // (which golang-lru never stops) are not ours.
 func TestMain(m *testing.M) {

@@ -202,7 +202,7 @@ func TestPoolConcurrentReads(t *testing.T) {
 
 // BenchmarkFileSequentialRead reads a 4 MiB file front to back in 1 MiB
 // reads, as the kernel asks after readahead: the read loop and the
-// prefetcher, against the in-process server on loopback.
+// stream read-ahead, against the in-process server on loopback.
 func BenchmarkFileSequentialRead(b *testing.B) {
 	p, _, data, _ := testPool(b, 2)
 	buf := make([]byte, 1<<20)

@@ -58,9 +58,9 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 		return nil, 0, d.fs.errno("opendir", dir, err)
 	}
 	h := &dirHandle{d: d, l: l, pending: d.pendingNames(l), rel: d.rel()}
-	d.fs.prefetchSubdirs(dir, l)
+	d.fs.listAheadSubdirs(dir, l)
 	if walked {
-		d.fs.prefetchCousins(dir)
+		d.fs.listAheadCousins(dir)
 	}
 	return h, d.cacheFlags(l, len(h.pending) > 0), 0
 }

@@ -72,15 +72,15 @@ type fsys struct {
 	// inflight merges concurrent fetches of one listing.
 	mu       sync.Mutex
 	inflight map[string]*fetch // guarded by mu
-	// prefetchSlots bounds the listings and files fetched ahead of time.
-	prefetchSlots chan struct{}
-	// ahead reads small files ahead of a process reading them in turn;
-	// nil without prefetch connections.
-	ahead *readAhead
+	// aheadSlots bounds the listings and files fetched ahead of time.
+	aheadSlots chan struct{}
+	// smallAhead reads small files ahead of a process reading them in turn;
+	// nil without connections for it (PrefetchConns).
+	smallAhead *smallAhead
 	// wb queues uploads in writeback mode; nil otherwise.
 	wb *wbQueue
-	// prefetching holds the directories waiting to be listed ahead.
-	prefetching map[string]bool // guarded by mu
+	// listingAhead holds the directories waiting to be listed ahead.
+	listingAhead map[string]bool // guarded by mu
 	// writing holds the files that have a content, for the shutdown.
 	writing map[*fileNode]struct{} // guarded by mu
 	// closing is set once a shutdown has given up on open files.
@@ -130,22 +130,22 @@ func newFsys(remote Remote, opts Options) *fsys {
 	if opts.PrefetchConns > 0 {
 		slots = make(chan struct{}, opts.PrefetchConns)
 	}
-	var ahead *readAhead
+	var ahead *smallAhead
 	if slots != nil {
-		ahead = newReadAhead()
+		ahead = newSmallAhead()
 	}
 	return &fsys{
-		prefetchSlots: slots,
-		ahead:         ahead,
-		remote:        remote,
-		opts:          opts,
-		meta:          cache.NewMeta[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries),
-		inodes:        newInodeTable(),
-		log:           opts.Logger,
-		mounted:       time.Now(),
-		inflight:      map[string]*fetch{},
-		prefetching:   map[string]bool{},
-		writing:       map[*fileNode]struct{}{},
+		aheadSlots:   slots,
+		smallAhead:   ahead,
+		remote:       remote,
+		opts:         opts,
+		meta:         cache.NewMeta[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries),
+		inodes:       newInodeTable(),
+		log:          opts.Logger,
+		mounted:      time.Now(),
+		inflight:     map[string]*fetch{},
+		listingAhead: map[string]bool{},
+		writing:      map[*fileNode]struct{}{},
 	}
 }
 

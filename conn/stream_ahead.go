@@ -6,23 +6,23 @@ import (
 )
 
 const (
-	// prefetchWindow bounds the memory a prefetching stream holds ahead of
+	// aheadWindow bounds the memory a stream read ahead holds ahead of
 	// its reader: enough to keep the link busy while the kernel and the
 	// application take the previous bytes.
-	prefetchWindow = 4 << 20
-	prefetchChunk  = 256 << 10
-	// prefetchAfter is how many reads in a row must continue a stream
-	// before it prefetches: a random pattern never reaches it, so it costs
+	aheadWindow = 4 << 20
+	aheadChunk  = 256 << 10
+	// aheadAfter is how many reads in a row must continue a stream
+	// before it reads ahead: a random pattern never reaches it, so it costs
 	// the link nothing beyond what each read asks for.
-	prefetchAfter = 2
+	aheadAfter = 2
 )
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, prefetchChunk); return &b }}
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, aheadChunk); return &b }}
 
-// prefetchReader reads a transfer, directly until start is called, then
+// streamAhead reads a transfer, directly until start is called, then
 // through a goroutine that reads ahead of the caller into a bounded queue,
 // so that the network and the caller's work overlap.
-type prefetchReader struct {
+type streamAhead struct {
 	r      io.ReadCloser
 	active bool // set by start, read by the caller's goroutine only
 
@@ -37,14 +37,14 @@ type prefetchReader struct {
 	done    chan struct{}
 }
 
-func newPrefetchReader(r io.ReadCloser) *prefetchReader {
-	p := &prefetchReader{r: r, done: make(chan struct{})}
+func newStreamAhead(r io.ReadCloser) *streamAhead {
+	p := &streamAhead{r: r, done: make(chan struct{})}
 	p.cond.L = &p.mu
 	return p
 }
 
 // start begins reading ahead.
-func (p *prefetchReader) start() {
+func (p *streamAhead) start() {
 	if p.active {
 		return
 	}
@@ -52,11 +52,11 @@ func (p *prefetchReader) start() {
 	go p.loop()
 }
 
-func (p *prefetchReader) loop() {
+func (p *streamAhead) loop() {
 	defer close(p.done)
 	for {
 		p.mu.Lock()
-		for p.held >= prefetchWindow && !p.stopped {
+		for p.held >= aheadWindow && !p.stopped {
 			p.cond.Wait()
 		}
 		stopped := p.stopped
@@ -84,8 +84,8 @@ func (p *prefetchReader) loop() {
 	}
 }
 
-// Read reads from the queue once prefetching, else from the transfer.
-func (p *prefetchReader) Read(b []byte) (int, error) {
+// Read reads from the queue once reading ahead, else from the transfer.
+func (p *streamAhead) Read(b []byte) (int, error) {
 	if !p.active {
 		return p.r.Read(b)
 	}
@@ -115,7 +115,7 @@ func (p *prefetchReader) Read(b []byte) (int, error) {
 
 // Close stops reading ahead and closes the transfer, returning what the
 // transfer's close reports (the server's final reply).
-func (p *prefetchReader) Close() error {
+func (p *streamAhead) Close() error {
 	p.mu.Lock()
 	p.stopped = true
 	p.cond.Broadcast()

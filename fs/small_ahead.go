@@ -35,8 +35,8 @@ const (
 	maxReaders = 1024
 )
 
-// readAhead is the state of reading small files ahead.
-type readAhead struct {
+// smallAhead is the state of reading small files ahead.
+type smallAhead struct {
 	blobs *cache.Blobs
 
 	mu       sync.Mutex
@@ -44,8 +44,8 @@ type readAhead struct {
 	inflight map[string]chan struct{} // guarded by mu; files being read ahead
 }
 
-func newReadAhead() *readAhead {
-	return &readAhead{
+func newSmallAhead() *smallAhead {
+	return &smallAhead{
 		blobs:    cache.NewBlobs(blobBudget),
 		last:     map[uint32]string{},
 		inflight: map[string]chan struct{}{},
@@ -65,7 +65,7 @@ func smallFile(e conn.Entry) bool {
 // read ahead under way). It starts reading ahead when the process opened
 // another small file just before.
 func (f *fsys) openedForRead(ctx context.Context, p string, e conn.Entry) []byte {
-	ra := f.ahead
+	ra := f.smallAhead
 	if ra == nil {
 		return nil
 	}
@@ -90,7 +90,7 @@ func (f *fsys) openedForRead(ctx context.Context, p string, e conn.Entry) []byte
 		return nil
 	}
 	if had && prev != p {
-		f.readAheadAfter(p, prev)
+		f.smallAheadAfter(p, prev)
 	}
 	if wait != nil {
 		select {
@@ -103,12 +103,12 @@ func (f *fsys) openedForRead(ctx context.Context, p string, e conn.Entry) []byte
 	return data
 }
 
-// readAheadAfter starts reading the files that a walk in the order of the
+// smallAheadAfter starts reading the files that a walk in the order of the
 // cached listings meets after p: the rest of its directory, descending
 // into the subdirectories on the way, then the rest of the parent after
 // the directory, and so on up to the mount's root. prev, the file the
 // process read before, is not read again.
-func (f *fsys) readAheadAfter(p, prev string) {
+func (f *fsys) smallAheadAfter(p, prev string) {
 	w := aheadWalk{f: f, skip: prev}
 	dir, name := cache.Parent(p), baseName(p)
 	for !w.full() {
@@ -128,7 +128,7 @@ func (f *fsys) readAheadAfter(p, prev string) {
 	}
 }
 
-// aheadWalk is one walk of readAheadAfter.
+// aheadWalk is one walk of smallAheadAfter.
 type aheadWalk struct {
 	f      *fsys
 	skip   string // a path not to read ahead
@@ -168,9 +168,9 @@ func (w *aheadWalk) walk(dir string, l *cache.Listing[conn.Entry], from, depth i
 
 // startReadAhead reads path, listed as e, into the blob cache in the
 // background, unless it is there or under way. It waits for one of the
-// prefetch connections, and gives up if none frees up in prefetchWait.
+// connections for working ahead, and gives up if none frees up in aheadWait.
 func (f *fsys) startReadAhead(path string, e conn.Entry) {
-	ra := f.ahead
+	ra := f.smallAhead
 	if _, ok := ra.blobs.Get(path, version(e)); ok || f.wb.pendingAt(path) {
 		return // read ahead already, or queued for upload: the server has it not yet
 	}
@@ -225,11 +225,11 @@ func (f *fsys) readWhole(path string, size int64) ([]byte, error) {
 // forgetContents drops what was read ahead of p, or below it for a
 // directory: ftpfs changed it.
 func (f *fsys) forgetContents(p string, isDir bool) {
-	if f.ahead == nil {
+	if f.smallAhead == nil {
 		return
 	}
-	f.ahead.blobs.Remove(p)
+	f.smallAhead.blobs.Remove(p)
 	if isDir {
-		f.ahead.blobs.RemoveBelow(p)
+		f.smallAhead.blobs.RemoveBelow(p)
 	}
 }

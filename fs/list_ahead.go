@@ -13,30 +13,30 @@ const (
 	// listed ahead of time.
 	maxPrefetchDirs = 64
 	// maxCousinDirs bounds how many directories one step of a walk lists
-	// ahead one level further down (prefetchCousins).
+	// ahead one level further down (listAheadCousins).
 	maxCousinDirs = 256
-	// prefetchWait is how long a prefetch waits for a free slot before it
+	// aheadWait is how long work ahead (a listing or a small file) waits for a free slot before it
 	// is dropped: if nobody got to it by then, the walk has moved on or the
 	// connections are busy with what was asked for.
-	prefetchWait = 2 * time.Second
+	aheadWait = 2 * time.Second
 )
 
-// prefetchSubdirs lists the subdirectories of a directory being read
+// listAheadSubdirs lists the subdirectories of a directory being read
 // ahead of time, in parallel: a walk (find, du, ls -R, a file manager)
 // reads them next, and over a link with latency each listing costs several
 // round trips. It takes at most PrefetchConns connections at once, so
 // that what is asked for keeps a connection of its own, and stays within
 // the pool's limit. A listing asked for meanwhile merges with the
-// prefetch of the same directory.
-func (f *fsys) prefetchSubdirs(dir string, l *cache.Listing[conn.Entry]) {
-	f.prefetchBelow(dir, l, maxPrefetchDirs)
+// listing ahead of the same directory.
+func (f *fsys) listAheadSubdirs(dir string, l *cache.Listing[conn.Entry]) {
+	f.listAheadBelow(dir, l, maxPrefetchDirs)
 }
 
-// prefetchBelow starts listing at most limit subdirectories of dir, whose
+// listAheadBelow starts listing at most limit subdirectories of dir, whose
 // listing is l, that are neither cached nor being listed ahead. It
 // returns how many it looked at.
-func (f *fsys) prefetchBelow(dir string, l *cache.Listing[conn.Entry], limit int) int {
-	if f.prefetchSlots == nil {
+func (f *fsys) listAheadBelow(dir string, l *cache.Listing[conn.Entry], limit int) int {
+	if f.aheadSlots == nil {
 		return 0
 	}
 	n := 0
@@ -51,25 +51,25 @@ func (f *fsys) prefetchBelow(dir string, l *cache.Listing[conn.Entry], limit int
 			continue
 		}
 		f.mu.Lock()
-		queued := f.prefetching[sub]
+		queued := f.listingAhead[sub]
 		if !queued {
-			f.prefetching[sub] = true
+			f.listingAhead[sub] = true
 		}
 		f.mu.Unlock()
 		if !queued {
-			go f.prefetchListing(sub)
+			go f.listAhead(sub)
 		}
 	}
 	return n
 }
 
-// prefetchCousins lists ahead the subdirectories of dir's siblings, when
+// listAheadCousins lists ahead the subdirectories of dir's siblings, when
 // a walk opens dir after it was listed ahead: a depth-first walk (find,
 // du, rsync) goes down into each sibling's subdirectories as soon as it
 // reaches the sibling, which would otherwise wait for their listings one
 // by one.
-func (f *fsys) prefetchCousins(dir string) {
-	if f.prefetchSlots == nil || dir == f.opts.RemoteRoot {
+func (f *fsys) listAheadCousins(dir string) {
+	if f.aheadSlots == nil || dir == f.opts.RemoteRoot {
 		return
 	}
 	parent := cache.Parent(dir)
@@ -85,15 +85,15 @@ func (f *fsys) prefetchCousins(dir string) {
 		}
 		sib := cache.Join(parent, name)
 		if sl, ok := f.meta.Listing(sib); ok {
-			budget -= f.prefetchBelow(sib, sl, min(budget, maxPrefetchDirs))
+			budget -= f.listAheadBelow(sib, sl, min(budget, maxPrefetchDirs))
 		}
 	}
 }
 
-func (f *fsys) prefetchListing(dir string) {
+func (f *fsys) listAhead(dir string) {
 	defer func() {
 		f.mu.Lock()
-		delete(f.prefetching, dir)
+		delete(f.listingAhead, dir)
 		f.mu.Unlock()
 	}()
 	if !f.takeSlot() {
@@ -104,23 +104,23 @@ func (f *fsys) prefetchListing(dir string) {
 		return
 	}
 	if _, err := f.listing(context.Background(), dir); err != nil {
-		f.log.Debug("prefetch failed", "dir", dir, "err", err)
+		f.log.Debug("listing ahead failed", "dir", dir, "err", err)
 	}
 }
 
-// takeSlot waits for one of the prefetch connections, up to prefetchWait:
-// a prefetch that gets none by then is dropped, as the walk has moved on
+// takeSlot waits for one of the connections for working ahead, up to aheadWait:
+// a listing ahead that gets none by then is dropped, as the walk has moved on
 // or the connections are busy with what was asked for. releaseSlot gives
 // it back.
 func (f *fsys) takeSlot() bool {
-	t := time.NewTimer(prefetchWait)
+	t := time.NewTimer(aheadWait)
 	defer t.Stop()
 	select {
-	case f.prefetchSlots <- struct{}{}:
+	case f.aheadSlots <- struct{}{}:
 		return true
 	case <-t.C:
 		return false
 	}
 }
 
-func (f *fsys) releaseSlot() { <-f.prefetchSlots }
+func (f *fsys) releaseSlot() { <-f.aheadSlots }
