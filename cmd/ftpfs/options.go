@@ -58,6 +58,8 @@ type options struct {
 	directUpload bool
 	// writebackWait bounds the wait for queued uploads after the unmount.
 	writebackWait time.Duration
+	// disableExactTimes: LIST's times as listed, without MDTM.
+	disableExactTimes bool
 
 	allowOther         bool
 	defaultPermissions bool
@@ -225,6 +227,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"direct_upload":       &o.directUpload,
 		"tls_ccc":             &o.tlsCCC,
 		"disable_mlsd":        &o.disableMLSD,
+		"disable_exact_times": &o.disableExactTimes,
 	}
 }
 
