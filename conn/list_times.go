@@ -33,7 +33,7 @@ func (p *Pool) exactTimes(s *Session, entries []Entry) error {
 		if e.Type != TypeFile || strings.ContainsAny(e.Name, "\r\n") {
 			continue
 		}
-		steps = append(steps, step{"MDTM " + e.Name, func(code int, msg string) error {
+		steps = append(steps, step{"MDTM " + mdtmArg(e.Name), func(code int, msg string) error {
 			switch {
 			case code == 213:
 				if t, ok := parseMDTM(msg); ok {
@@ -53,6 +53,20 @@ func (p *Pool) exactTimes(s *Session, entries []Entry) error {
 		steps = steps[n:]
 	}
 	return nil
+}
+
+// mdtmArg is the argument of MDTM for a file of the current directory.
+// vsftpd takes "MDTM 20240315101112 name" (also with 8 digits, or a
+// fraction) as setting name's time when no file is called the whole
+// argument (postlogin.c, handle_mdtm): a file "20240315101112 name"
+// removed since the listing would have another file's time changed. A
+// name that starts with a digit is therefore sent as "./name", which
+// cannot be read as a time.
+func mdtmArg(name string) string {
+	if name != "" && name[0] >= '0' && name[0] <= '9' {
+		return "./" + name
+	}
+	return name
 }
 
 // maxFlight bounds the commands of one flight, in bytes. A flight is

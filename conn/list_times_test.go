@@ -182,6 +182,23 @@ func TestExactTimesLargeDirectory(t *testing.T) {
 	}
 }
 
+// TestMDTMArg: a name vsftpd could take for "time path" goes with "./".
+func TestMDTMArg(t *testing.T) {
+	for name, want := range map[string]string{
+		"file":                  "file",
+		"20240315101112 notes":  "./20240315101112 notes",
+		"20240315 notes":        "./20240315 notes",
+		"2024 report.pdf":       "./2024 report.pdf",
+		"-l":                    "-l",
+		" leading space":        " leading space",
+		"a20240315101112 notes": "a20240315101112 notes",
+	} {
+		if got := mdtmArg(name); got != want {
+			t.Errorf("mdtmArg(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
 // TestFlightSize: flights end before maxFlight bytes of commands, and
 // hold at least one command, however long.
 func TestFlightSize(t *testing.T) {

@@ -80,13 +80,19 @@ func TestRsyncExactTimes(t *testing.T) {
 // makeTimedTree writes n files of various sizes under root (in two
 // subdirectories) with modification times that have seconds: half within
 // the last six months (LIST shows minutes), half older (LIST shows a
-// day). It returns each file's path under root and its time.
+// day); two are named as vsftpd's "MDTM time path" reads. It returns each
+// file's path under root and its time.
 func makeTimedTree(t *testing.T, root string, n int) map[string]time.Time {
 	t.Helper()
 	times := map[string]time.Time{}
 	now := time.Now().Truncate(time.Second)
 	for i := range n {
 		name := filepath.Join(fmt.Sprintf("d%d", i%2), fmt.Sprintf("file %02d.txt", i))
+		if i < 2 {
+			// vsftpd could read "MDTM 20240315101112 file" as setting
+			// the time of "file": these go as "./NAME".
+			name = filepath.Join(fmt.Sprintf("d%d", i%2), fmt.Sprintf("20240315101112 file %02d.txt", i))
+		}
 		p := filepath.Join(root, name)
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		must(t, os.WriteFile(p, []byte(strings.Repeat("x", 100*i+1)), 0o644))
