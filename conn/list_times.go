@@ -15,8 +15,8 @@ import (
 // gives seconds. The session is in the listed directory, so each file is
 // named relative to it, and the MDTM commands go in one flight (one per
 // maxFlight bytes of commands): one round trip for the directory, not one
-// per file. Directories keep their
-// listed times (vsftpd answers MDTM on a directory with 550).
+// per file. Directories and symlinks keep their listed times (vsftpd
+// answers MDTM on a directory with 550, and follows a symlink).
 //
 // A file whose MDTM fails (550: removed since the listing, or unreadable)
 // keeps its listed time; a server that refuses MDTM (500, 502) is learned
@@ -45,7 +45,7 @@ func (p *Pool) exactTimes(s *Session, entries []Entry) error {
 			return nil
 		}})
 	}
-	for len(steps) > 0 {
+	for len(steps) > 0 && !ref.refused(optMDTM) {
 		n := flightSize(steps)
 		if err := p.flight(s, steps[:n]); err != nil {
 			return err
@@ -91,8 +91,8 @@ func flightSize(steps []step) int {
 
 // parseMDTM parses the argument of an MDTM reply, RFC 3659 section 2.3's
 // time-val: YYYYMMDDHHMMSS in UTC, optionally followed by a fraction of a
-// second (".123"). Anything else, such as the "19100" years of servers
-// with the Y2K bug, is not a time.
+// second (".123"). Anything else, such as "191240315101112" (2024 as
+// "19" and 124) from servers with the Y2K bug, is not a time.
 func parseMDTM(msg string) (time.Time, bool) {
 	b := bytes.TrimSpace([]byte(msg))
 	whole, frac, hasFrac := bytes.Cut(b, []byte("."))

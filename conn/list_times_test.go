@@ -114,8 +114,9 @@ func TestExactTimesOneFlight(t *testing.T) {
 }
 
 // TestExactTimesRefusedOrOff: a server that lists MDTM in FEAT and refuses
-// it is asked once, by one listing; one that does not list it, or a pool
-// with DisableExactTimes, is never asked; the times stay LIST's.
+// it is asked once, by one flight (of a directory that needs three, the
+// first only); one that does not list it, or a pool with
+// DisableExactTimes, is never asked; the times stay LIST's.
 func TestExactTimesRefusedOrOff(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -123,15 +124,18 @@ func TestExactTimesRefusedOrOff(t *testing.T) {
 		name, feat string
 		cfg        Config
 		replies    map[string]string
+		files      int
 		wantSent   int
 	}{
-		{"refused", " MDTM\r\n", Config{}, map[string]string{"MDTM": "502 Command not implemented."}, 5},
-		{"not in FEAT", "", Config{}, nil, 0},
-		{"option", " MDTM\r\n", Config{DisableExactTimes: true}, nil, 0},
+		{"refused", " MDTM\r\n", Config{}, map[string]string{"MDTM": "502 Command not implemented."}, 5, 5},
+		// 1,000 commands of 15 bytes and 3,158 of 16 fill the first 64 KiB.
+		{"refused, large", " MDTM\r\n", Config{}, map[string]string{"MDTM": "502 Command not implemented."}, 10000, 4158},
+		{"not in FEAT", "", Config{}, nil, 5, 0},
+		{"option", " MDTM\r\n", Config{DisableExactTimes: true}, nil, 5, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := mdtmFake(t, 5, c.feat, func(f *fakeFTP) {
+			f := mdtmFake(t, c.files, c.feat, func(f *fakeFTP) {
 				for k, v := range c.replies {
 					f.replies[k] = v
 				}
