@@ -39,7 +39,8 @@ type Entry struct {
 	Type EntryType
 	Size int64
 	// ModTime is in UTC. MLSD gives seconds; LIST gives minutes for recent
-	// files and only a day for old ones.
+	// files and only a day for old ones, which Pool.List replaces with
+	// MDTM's seconds for files where the server has MDTM.
 	ModTime time.Time
 	// Perm holds the permission bits (fs.ModePerm plus setuid/setgid/sticky)
 	// when HasPerm is set.

@@ -29,6 +29,16 @@ type fakeFTP struct {
 	tls *tls.Config
 	// cleared records the commands received in clear after CCC.
 	cleared []string
+	// list, when set, is the body of every LIST reply instead of "f".
+	list string
+	// mdtm answers "MDTM name" with mdtm[name] ("213 ..."); names it
+	// lacks get 550.
+	mdtm map[string]string
+	// holdMDTM, when set, makes the first MDTM wait, unanswered, until
+	// holdMDTM MDTM commands have come or a second has passed; heldMDTM
+	// says how many had come when the first reply was sent.
+	holdMDTM int
+	heldMDTM int
 
 	mu   sync.Mutex
 	cmds []string // every command received, in order
@@ -153,8 +163,21 @@ func (f *fakeFTP) session(c net.Conn) {
 			lo, _ := strconv.Atoi(p[5])
 			dataAddr = net.JoinHostPort(strings.Join(p[:4], "."), strconv.Itoa(hi<<8|lo))
 			say("200 PORT ok")
+		case "MDTM":
+			if f.holdMDTM > 0 && f.held() == 0 {
+				held := f.hold(c, r, line)
+				for _, l := range held {
+					_, name, _ := strings.Cut(l, " ")
+					say(f.mdtmReply(name))
+				}
+				continue
+			}
+			say(f.mdtmReply(arg))
 		case "LIST", "RETR":
 			body := "-rw-r--r-- 1 u g " + strconv.Itoa(len(fakeContent)) + " Jan 01 2024 f\r\n"
+			if f.list != "" {
+				body = f.list
+			}
 			if verb == "RETR" {
 				body = fakeContent
 			}
@@ -191,6 +214,42 @@ func (f *fakeFTP) session(c net.Conn) {
 			say("502 not implemented")
 		}
 	}
+}
+
+// hold reads MDTM commands after first until holdMDTM have come or a
+// second has passed without one, and returns them all, unanswered.
+func (f *fakeFTP) hold(c net.Conn, r *bufio.Reader, first string) []string {
+	held := []string{first}
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	for len(held) < f.holdMDTM {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		line = strings.TrimRight(line, "\r\n")
+		f.mu.Lock()
+		f.cmds = append(f.cmds, line)
+		f.mu.Unlock()
+		held = append(held, line)
+	}
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	f.mu.Lock()
+	f.heldMDTM = len(held)
+	f.mu.Unlock()
+	return held
+}
+
+func (f *fakeFTP) held() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.heldMDTM
+}
+
+func (f *fakeFTP) mdtmReply(name string) string {
+	if rep, ok := f.mdtm[name]; ok {
+		return rep
+	}
+	return "550 Could not get file modification time."
 }
 
 // byteConn reads one byte at a time, so that crypto/tls, which otherwise

@@ -35,7 +35,8 @@ func (p *Pool) List(ctx context.Context, dir string) ([]Entry, error) {
 // "[a]" would be misread), so for LIST the session changes into the
 // directory and lists it without an argument. A server that offers MLST in
 // FEAT but answers MLSD with "500 MLSD: command not understood" (or
-// refuses it by configuration) is listed with LIST from then on.
+// refuses it by configuration) is listed with LIST from then on. LIST's
+// times are made exact with MDTM where the server has it (exactTimes).
 func (s *Session) list(dir string, p *Pool) ([]Entry, error) {
 	if s.mlsd && !p.q.ref.refused(optMLSD) {
 		entries, err := s.listWith(formatMLSD, dir, p)
@@ -47,7 +48,14 @@ func (s *Session) list(dir string, p *Pool) ([]Entry, error) {
 	if err := s.chdir(dir); err != nil {
 		return nil, err
 	}
-	return s.listWith(formatLIST, dir, p)
+	entries, err := s.listWith(formatLIST, dir, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.exactTimes(s, entries); err != nil {
+		return nil, err
+	}
+	return entries, nil
 }
 
 // listWith runs one listing in format: MLSD dir, or LIST in the current

@@ -93,6 +93,9 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.DisableMLSD {
 		p.q.ref.disable(optMLSD)
 	}
+	if cfg.DisableExactTimes {
+		p.q.ref.disable(optMDTM)
+	}
 	s, err := dial(ctx, &p.cfg, p.q, &p.cmds)
 	if err != nil {
 		p.probeCancel()

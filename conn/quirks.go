@@ -31,6 +31,7 @@ const (
 	optUTF8                     // OPTS UTF8 ON, sent by the library where FEAT lists UTF8
 	optTempName                 // STOR to a temporary name: uploads go in place
 	optFEAT                     // sent by the library at each login: no extensions are used
+	optMDTM                     // MDTM of each listed file: LIST's times (minutes) are shown
 	numOptional
 )
 
@@ -48,6 +49,7 @@ var optionalInfo = [numOptional]struct{ cmd, instead string }{
 	optUTF8:     {"OPTS UTF8", "sending names as they are"},
 	optTempName: {"uploads to a temporary name", "uploading in place"},
 	optFEAT:     {"FEAT", "using no extensions (the library still asks at each login)"},
+	optMDTM:     {"MDTM", "showing LIST's times (to the minute, or the day for files older than six months)"},
 }
 
 // refusals records the optional commands the server refused, once per

@@ -71,6 +71,10 @@ type Config struct {
 	// DisableMLSD lists with LIST even where FEAT offers MLST, for servers
 	// whose MLSD is broken in a way a refusal would not show.
 	DisableMLSD bool
+	// DisableExactTimes shows LIST's times (to the minute, or the day
+	// for files older than six months) instead of asking MDTM for each
+	// listed file's time to the second, pipelined after each listing.
+	DisableExactTimes bool
 
 	tls  *tls.Config // built by Open from the fields above
 	port *portState  // built by Open: what the sessions learned about active mode

@@ -32,6 +32,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure, Encoding: o.encoding,
 		Active: o.active, ActiveAddr: o.activeAddr, SourceAddr: o.sourceAddr, Account: o.account,
 		CCC: o.tlsCCC, ClearData: o.clearData, DirectUpload: o.directUpload, DisableMLSD: o.disableMLSD,
+		DisableExactTimes: o.disableExactTimes,
 	}
 	if o.insecure {
 		log.Warn("TLS certificate verification is off (-o insecure): the connection can be intercepted")

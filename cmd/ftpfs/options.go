@@ -60,6 +60,8 @@ type options struct {
 	directUpload bool
 	// writebackWait bounds the wait for queued uploads after the unmount.
 	writebackWait time.Duration
+	// disableExactTimes: LIST's times as listed, without MDTM.
+	disableExactTimes bool
 
 	allowOther         bool
 	defaultPermissions bool
@@ -227,6 +229,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"direct_upload":       &o.directUpload,
 		"tls_ccc":             &o.tlsCCC,
 		"disable_mlsd":        &o.disableMLSD,
+		"disable_exact_times": &o.disableExactTimes,
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 
 // TestDataConnectionOptions parses the options of data connections and
 // dialing: active mode, the source address, the account, clear data and
-// CCC under FTPS.
+// CCC under FTPS; and of listing: disable_mlsd, disable_exact_times.
 func TestDataConnectionOptions(t *testing.T) {
 	good := []struct {
 		opts string
@@ -21,6 +21,8 @@ func TestDataConnectionOptions(t *testing.T) {
 		{"tls,tls_data=clear", func(o *options) bool { return o.clearData }},
 		{"tls,tls_data=clear,tls_data=protected", func(o *options) bool { return !o.clearData }},
 		{"tls=implicit,tls_ccc", func(o *options) bool { return o.tlsCCC }},
+		{"disable_exact_times", func(o *options) bool { return o.disableExactTimes && !o.disableMLSD }},
+		{"disable_mlsd", func(o *options) bool { return o.disableMLSD && !o.disableExactTimes }},
 	}
 	for _, c := range good {
 		o, err := parseArgs([]string{"host:/", "/mnt", "-o", c.opts})
@@ -42,6 +44,7 @@ func TestDataConnectionOptions(t *testing.T) {
 		{"tls_data=clear", "add -o tls"},
 		{"tls_ccc", "add -o tls"},
 		{"tls,tls_ccc=yes", "takes no value"},
+		{"disable_exact_times=yes", "takes no value"},
 	}
 	for _, c := range bad {
 		_, err := parseArgs([]string{"host:/", "/mnt", "-o", c.opts})

@@ -58,6 +58,8 @@ Options:
   encoding=NAME       the server's character set for file names (GBK, Shift_JIS,
                       ISO-8859-1...); names show as UTF-8
   disable_mlsd        list directories with LIST even where the server offers MLSD
+  disable_exact_times show LIST's times (minutes; days for old files) as listed, without
+                      asking MDTM for each file's time to the second
   debug               log every FTP command and reply (passwords masked)
   log_file=PATH       log there instead of stderr (foreground) or syslog (background)
   ro                  mount read-only
