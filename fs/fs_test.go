@@ -31,6 +31,9 @@ type fakeRemote struct {
 	// channel to close before returning it: a listing asked for before a
 	// change and arriving after it.
 	hold chan struct{}
+	// holdBelow, when set, makes listings of the directories below it
+	// wait until their context ends, as a server that never answers.
+	holdBelow string
 	// storeGate, when set, makes Store wait for it to close.
 	storeGate chan struct{}
 	stores    atomic.Int64
@@ -45,12 +48,17 @@ func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error)
 	ents, ok := r.dirs[dir]
 	ents = append([]conn.Entry(nil), ents...)
 	lerr := r.listErr[dir]
+	below := r.holdBelow != "" && strings.HasPrefix(dir, r.holdBelow+"/")
 	r.mu.Unlock()
 	if lerr != nil {
 		return nil, lerr
 	}
 	if hold != nil {
 		<-hold
+	}
+	if below {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	if !ok {
 		return nil, &conn.Error{Op: "list", Path: dir, Code: 550, Msg: "No such file or directory"}
@@ -155,6 +163,8 @@ func testMountOpts(t *testing.T, r Remote, opts Options) string {
 			t.Errorf("unmount: %v", err)
 			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
 		}
+		srv.Wait()
+		srv.Close()
 	})
 	return mnt
 }
@@ -446,4 +456,43 @@ func TestPrefetchCousins(t *testing.T) {
 	}
 	// a/x, and the cousins b/x and c/x.
 	waitLists(8, "after reading /p/a, which was listed ahead")
+}
+
+// TestCloseEndsBackgroundWork: listings ahead that a server never answers
+// end when the mount is closed, instead of outliving it (the package's
+// TestMain checks that no goroutine is left).
+func TestCloseEndsBackgroundWork(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
+		t.Skip("fs mount tests run as root with /dev/fuse")
+	}
+	r := bigRemote(0)
+	r.dirs["/a"] = []conn.Entry{{Name: "s1", Type: conn.TypeDir}, {Name: "s2", Type: conn.TypeDir}}
+	r.dirs["/"] = append(r.dirs["/"], conn.Entry{Name: "a", Type: conn.TypeDir})
+	r.holdBelow = "/a"
+	mnt := t.TempDir()
+	srv, err := Mount(mnt, r, Options{RemoteRoot: "/", CacheTTL: time.Minute, PrefetchConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := r.lists.Load()
+	if _, err := os.ReadDir(filepath.Join(mnt, "a")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); r.lists.Load() < before+3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the subdirectories were not listed ahead: %d listings", r.lists.Load()-before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := srv.Unmount(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	srv.Wait()
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waits for listings ahead after 5 s")
+	}
 }

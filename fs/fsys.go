@@ -85,6 +85,8 @@ type fsys struct {
 	writing map[*fileNode]struct{} // guarded by mu
 	// closing is set once a shutdown has given up on open files.
 	closing atomic.Bool
+	// bg runs what works ahead or alongside; Server.Close ends it.
+	bg *background
 }
 
 // fetch is one listing being fetched; waiters block on done.
@@ -146,6 +148,7 @@ func newFsys(remote Remote, opts Options) *fsys {
 		inflight:     map[string]*fetch{},
 		listingAhead: map[string]bool{},
 		writing:      map[*fileNode]struct{}{},
+		bg:           newBackground(),
 	}
 }
 
@@ -178,7 +181,11 @@ func (f *fsys) listingSince(ctx context.Context, dir string, since time.Time) (*
 	f.mu.Unlock()
 
 	asked := time.Now()
-	entries, err := f.remote.List(context.WithoutCancel(ctx), dir)
+	// The fetch is shared: it lives until done or the mount ends, not as
+	// long as the caller that happened to start it.
+	fctx, cancel := context.WithCancel(f.bg.ctx)
+	entries, err := f.remote.List(fctx, dir)
+	cancel()
 	entries = withoutTempNames(entries)
 	if err == nil {
 		w.l = cache.NewListing(entries, entryName, asked)

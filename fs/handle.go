@@ -93,7 +93,7 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 		return 0, n.fs.errno("write", n.remotePath(), err)
 	}
 	if off == 0 && n.mayStream() {
-		n.content.up = startUpstream(n.fs.remote, n.remotePath(), n.content.buf)
+		n.content.up = startUpstream(n.fs.bg, n.fs.remote, n.remotePath(), n.content.buf)
 	}
 	err := n.content.write(data, off)
 	n.publish()

@@ -56,8 +56,8 @@ func (f *fsys) listAheadBelow(dir string, l *cache.Listing[conn.Entry], limit in
 			f.listingAhead[sub] = true
 		}
 		f.mu.Unlock()
-		if !queued {
-			go f.listAhead(sub)
+		if !queued && !f.bg.start(func(ctx context.Context) { f.listAhead(ctx, sub) }) {
+			f.doneListingAhead(sub) // the mount is closing
 		}
 	}
 	return n
@@ -90,20 +90,16 @@ func (f *fsys) listAheadCousins(dir string) {
 	}
 }
 
-func (f *fsys) listAhead(dir string) {
-	defer func() {
-		f.mu.Lock()
-		delete(f.listingAhead, dir)
-		f.mu.Unlock()
-	}()
-	if !f.takeSlot() {
+func (f *fsys) listAhead(ctx context.Context, dir string) {
+	defer f.doneListingAhead(dir)
+	if !f.takeSlot(ctx) {
 		return
 	}
 	defer f.releaseSlot()
 	if _, ok := f.meta.Listing(dir); ok {
 		return
 	}
-	if _, err := f.listing(context.Background(), dir); err != nil {
+	if _, err := f.listing(ctx, dir); err != nil {
 		f.log.Debug("listing ahead failed", "dir", dir, "err", err)
 	}
 }
@@ -112,7 +108,7 @@ func (f *fsys) listAhead(dir string) {
 // a listing ahead that gets none by then is dropped, as the walk has moved on
 // or the connections are busy with what was asked for. releaseSlot gives
 // it back.
-func (f *fsys) takeSlot() bool {
+func (f *fsys) takeSlot(ctx context.Context) bool {
 	t := time.NewTimer(aheadWait)
 	defer t.Stop()
 	select {
@@ -120,7 +116,17 @@ func (f *fsys) takeSlot() bool {
 		return true
 	case <-t.C:
 		return false
+	case <-ctx.Done():
+		return false
 	}
+}
+
+// doneListingAhead records that dir is no longer waiting to be listed
+// ahead.
+func (f *fsys) doneListingAhead(dir string) {
+	f.mu.Lock()
+	delete(f.listingAhead, dir)
+	f.mu.Unlock()
 }
 
 func (f *fsys) releaseSlot() { <-f.aheadSlots }

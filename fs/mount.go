@@ -145,6 +145,17 @@ func raiseReadahead(mountpoint string) error {
 	return os.WriteFile(path, []byte(strconv.Itoa(maxIO>>10)), 0o644)
 }
 
+// Close ends the mount's background work (listing ahead, small-file
+// read-ahead, upload streams) and waits for it, and stops the writeback
+// workers if DrainUploads did not: call it once unmounted, before the
+// connections are closed. What the journal holds stays for the next mount.
+func (s *Server) Close() {
+	s.fs.bg.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // nothing more to wait for: the workers just stop
+	s.fs.wb.drain(ctx)
+}
+
 // Wait blocks until the filesystem is unmounted.
 func (s *Server) Wait() { s.srv.Wait() }
 

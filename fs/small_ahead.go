@@ -182,37 +182,41 @@ func (f *fsys) startReadAhead(path string, e conn.Entry) {
 	done := make(chan struct{})
 	ra.inflight[path] = done
 	ra.mu.Unlock()
-	go func() {
-		defer func() {
-			ra.mu.Lock()
-			delete(ra.inflight, path)
-			ra.mu.Unlock()
-			close(done)
-		}()
-		if !f.takeSlot() {
+	finish := func() {
+		ra.mu.Lock()
+		delete(ra.inflight, path)
+		ra.mu.Unlock()
+		close(done)
+	}
+	started := f.bg.start(func(ctx context.Context) {
+		defer finish()
+		if !f.takeSlot(ctx) {
 			return
 		}
 		defer f.releaseSlot()
-		data, err := f.readWhole(path, e.Size)
+		data, err := f.readWhole(ctx, path, e.Size)
 		if err != nil {
 			f.log.Debug("read ahead failed", "path", path, "err", err)
 			return
 		}
 		ra.blobs.Put(path, data, version(e))
-	}()
+	})
+	if !started {
+		finish() // the mount is closing
+	}
 }
 
 // errChanged: a file read ahead did not have its listed size.
 var errChanged = errors.New("the file's size differs from its listing")
 
 // readWhole reads the file at path, which is listed with size bytes.
-func (f *fsys) readWhole(path string, size int64) ([]byte, error) {
+func (f *fsys) readWhole(ctx context.Context, path string, size int64) ([]byte, error) {
 	r := f.remote.OpenFile(path, size)
 	defer r.Close()
 	// One byte more than listed shows a file that grew. ReadAt returns
 	// fewer bytes than asked for only at the end of the file.
 	buf := make([]byte, size+1)
-	got, err := r.ReadAt(context.Background(), buf, 0)
+	got, err := r.ReadAt(ctx, buf, 0)
 	if err != nil && !atEOF(err) {
 		return nil, err
 	}

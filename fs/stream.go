@@ -33,18 +33,25 @@ type upstream struct {
 
 var errStreamAborted = errors.New("upload stream aborted: writes out of order")
 
-// startUpstream begins a STOR of path fed from buf.
-func startUpstream(r Remote, path string, buf *cache.Buffer) *upstream {
+// startUpstream begins a STOR of path fed from buf, as work of bg: the
+// mount's end aborts it (the upload at close then sends the whole file,
+// if there is a close). It returns nil once the mount is closing.
+func startUpstream(bg *background, r Remote, path string, buf *cache.Buffer) *upstream {
 	u := &upstream{buf: buf, final: -1}
 	u.cond.L = &u.mu
-	go func() {
-		applied, err := r.StoreStream(context.Background(), path, u, u.finalAttrs)
+	started := bg.start(func(ctx context.Context) {
+		stop := context.AfterFunc(ctx, u.abort) // wakes a Read waiting for the writer
+		defer stop()
+		applied, err := r.StoreStream(ctx, path, u, u.finalAttrs)
 		u.mu.Lock()
 		u.finished, u.err, u.applied = true, err, applied
 		u.aborted = u.aborted || err != nil
 		u.cond.Broadcast()
 		u.mu.Unlock()
-	}()
+	})
+	if !started {
+		return nil
+	}
 	return u
 }
 

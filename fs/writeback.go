@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/ftpfs/ftpfs/cache"
@@ -32,6 +33,9 @@ import (
 type wbQueue struct {
 	f *fsys
 	q *writeback.Queue
+
+	drainOnce sync.Once
+	left      int // what the drain left in the journal
 }
 
 // openWriteback opens the journal in dir. It returns nil when the mount
@@ -255,12 +259,14 @@ func (w *wbQueue) overlay(dir string, l *cache.Listing[conn.Entry]) {
 }
 
 // drain waits until the journal is empty or ctx ends, then stops its
-// workers. It returns how many operations are left for the next mount.
+// workers. It returns how many operations are left for the next mount;
+// the first call drains, later ones return what it left.
 func (w *wbQueue) drain(ctx context.Context) int {
 	if w == nil {
 		return 0
 	}
-	return w.q.Drain(ctx)
+	w.drainOnce.Do(func() { w.left = w.q.Drain(ctx) })
+	return w.left
 }
 
 // pending returns how many operations are journaled.

@@ -70,6 +70,7 @@ wait:
 	}
 	signal.Stop(sigs)
 	signal.Stop(usr1)
+	srv.Close()
 	pool.Close()
 	log.Log(context.Background(), level, "unmounted", "mountpoint", o.mountpoint, "status", status)
 	return status
