@@ -14,6 +14,7 @@ var (
 	_ fusefs.FileReaddirenter   = (*dirHandle)(nil)
 	_ fusefs.FileLookuper       = (*dirHandle)(nil)
 	_ fusefs.FileSeekdirer      = (*dirHandle)(nil)
+	_ fusefs.FileFsyncdirer     = (*dirHandle)(nil)
 	_ fusefs.NodeOpener         = (*fileNode)(nil)
 	_ fusefs.FileReader         = (*fileHandle)(nil)
 	_ fusefs.FileReleaser       = (*fileHandle)(nil)
