@@ -16,6 +16,7 @@ var (
 	_ fusefs.FileSeekdirer      = (*dirHandle)(nil)
 	_ fusefs.FileFsyncdirer     = (*dirHandle)(nil)
 	_ fusefs.NodeOpener         = (*fileNode)(nil)
+	_ fusefs.NodeLseeker        = (*fileNode)(nil)
 	_ fusefs.FileReader         = (*fileHandle)(nil)
 	_ fusefs.FileReleaser       = (*fileHandle)(nil)
 	_ fusefs.NodeReadlinker     = (*symlinkNode)(nil)

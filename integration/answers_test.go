@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // answerKinds are the servers the tests of local-filesystem answers run
@@ -110,6 +113,49 @@ func TestFsyncDirWriteback(t *testing.T) {
 				mustEqualFile(t, filepath.Join(root, "d", name), want[name])
 			}
 			t.Logf("fsync of the directory returned after %v, with the uploads on the server", took)
+		})
+	}
+}
+
+// TestSeekDataHole checks lseek(2)'s SEEK_DATA and SEEK_HOLE as ext4
+// answers them for a file without holes: data up to the end, a hole at
+// the end, ENXIO at or past the end (go-fuse's default gives the end for
+// SEEK_HOLE at the end); also while the file is being written.
+func TestSeekDataHole(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range answerKinds() {
+		t.Run(kind, func(t *testing.T) {
+			srv := StartKind(t, kind, t.TempDir())
+			m := MountServer(t, srv)
+			p := filepath.Join(m.Dir, "f")
+			write(t, p, randomBytes(3, 10000))
+			check := func(what string, fd int, size int64) {
+				t.Helper()
+				for _, c := range []struct {
+					off, whence int
+					want        int64 // -1: ENXIO
+				}{
+					{0, unix.SEEK_DATA, 0}, {0, unix.SEEK_HOLE, size},
+					{int(size) - 1, unix.SEEK_DATA, size - 1}, {int(size) - 1, unix.SEEK_HOLE, size},
+					{int(size), unix.SEEK_DATA, -1}, {int(size), unix.SEEK_HOLE, -1},
+					{int(size) + 1, unix.SEEK_HOLE, -1},
+				} {
+					got, err := unix.Seek(fd, int64(c.off), c.whence)
+					if c.want < 0 && !errors.Is(err, syscall.ENXIO) || c.want >= 0 && (err != nil || got != c.want) {
+						t.Errorf("%s: lseek(%d, whence %d) = %d, %v; want %d (-1: ENXIO)", what, c.off, c.whence, got, err, c.want)
+					}
+				}
+			}
+			f, err := os.Open(p)
+			must(t, err)
+			check("a file read", int(f.Fd()), 10000)
+			must(t, f.Close())
+			f, err = os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+			must(t, err)
+			_, err = f.Write(make([]byte, 5000))
+			must(t, err)
+			check("a file being written", int(f.Fd()), 15000)
+			must(t, f.Close())
 		})
 	}
 }
