@@ -42,7 +42,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		if err == errNotExist {
 			out.SetEntryTimeout(d.fs.opts.CacheTTL)
 		}
-		return nil, d.fs.errno("lookup", cache.Join(dir, name), err)
+		return nil, nameErrno(name, d.fs.errno("lookup", cache.Join(dir, name), err))
 	}
 	return d.fs.newChild(ctx, &d.Inode, rel, name, e, at, out), 0
 }
