@@ -80,6 +80,8 @@ type fsys struct {
 	writing map[*fileNode]struct{} // guarded by mu
 	// closing is set once a shutdown has given up on open files.
 	closing atomic.Bool
+	// limit is the largest file size (limits.go).
+	limit fileLimit
 }
 
 // fetch is one listing being fetched; waiters block on done.
