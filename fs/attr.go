@@ -99,9 +99,11 @@ func (f *fsys) dirLinks(dir string) uint32 {
 }
 
 // linksUnknown reports a directory shown with the link count 1 of a
-// listing not fetched yet: the kernel must not keep those attributes
-// (uncachedTTL), so that a stat after the listing (`ls d; stat d`) gets
-// the count. Such a stat costs a GETATTR that ftpfs answers from memory.
+// listing not fetched yet: the kernel must not keep those attributes from
+// a lookup or a getattr (uncachedTTL), so that a stat after the listing
+// (`ls d; stat d`) gets the count. Such a stat costs a GETATTR that ftpfs
+// answers from memory. The attributes READDIRPLUS gives (`ls -l` of the
+// parent) are kept for cache_timeout all the same, for speed.
 func linksUnknown(a *fuse.Attr) bool {
 	return a.Mode&syscall.S_IFMT == syscall.S_IFDIR && a.Nlink == 1
 }

