@@ -116,3 +116,16 @@ func (l *Listing[E]) Delete(name string) {
 	var zero E
 	l.entries[i] = zero
 }
+
+// Count returns how many entries match.
+func (l *Listing[E]) Count(match func(E) bool) int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := 0
+	for i, e := range l.entries {
+		if l.names[i] != "" && match(e) {
+			n++
+		}
+	}
+	return n
+}

@@ -71,6 +71,15 @@ func (m *Meta[E]) Listing(dir string) (*Listing[E], bool) {
 	return m.dirs.Get(dir)
 }
 
+// PeekListing returns the cached listing of dir, leaving its place in
+// the cache as it was: for a look that must not keep it alive.
+func (m *Meta[E]) PeekListing(dir string) (*Listing[E], bool) {
+	if m.dirs == nil {
+		return nil, false
+	}
+	return m.dirs.Peek(dir)
+}
+
 // PutListing caches the listing of dir. Single entries learnt before the
 // listing was asked for are superseded by it and dropped; changes made
 // after are replayed onto it.

@@ -3,6 +3,7 @@ package fs
 import (
 	iofs "io/fs"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
@@ -48,9 +49,8 @@ func (f *fsys) perm(e conn.Entry) uint32 {
 	return p
 }
 
-// fillAttr fills a FUSE attribute block from a listing entry. Nlink is 1
-// for directories too: find(1) takes a link count of 2 or more as the
-// number of subdirectories, which FTP cannot tell, and 1 disables that.
+// fillAttr fills a FUSE attribute block from a listing entry; a
+// directory's link count is dirLinks'.
 func (f *fsys) fillAttr(path string, e conn.Entry, a *fuse.Attr) {
 	if o, ok := f.overrides.get(path); ok {
 		if o.hasMode {
@@ -62,6 +62,9 @@ func (f *fsys) fillAttr(path string, e conn.Entry, a *fuse.Attr) {
 	}
 	a.Mode = typeBits(e.Type) | f.perm(e)
 	a.Nlink = 1
+	if e.Type == conn.TypeDir {
+		a.Nlink = f.dirLinks(path)
+	}
 	a.Owner = fuse.Owner{Uid: f.opts.UID, Gid: f.opts.GID}
 	a.Size = uint64(max(e.Size, 0))
 	if e.Type == conn.TypeSymlink {
@@ -77,6 +80,38 @@ func (f *fsys) fillAttr(path string, e conn.Entry, a *fuse.Attr) {
 	}
 	a.SetTimes(&t, &t, &t)
 }
+
+// dirLinks returns the link count of the directory dir: 2 plus its
+// subdirectories while its listing is cached, as local filesystems and
+// sshfs show it, else 1. The listing is only looked at, never fetched for
+// it. 1 is what filesystems that cannot count show (btrfs, and ftpfs
+// before any listing): gnulib's fts (find, du, chmod -R) takes exactly 2
+// as "no subdirectories" and skips descending (its leaf optimization,
+// which it applies on FUSE mounts too), while 1 makes it look at every
+// entry. A count from a listing that has since changed on the server is
+// as stale as that listing, and goes with it.
+func (f *fsys) dirLinks(dir string) uint32 {
+	l, ok := f.meta.PeekListing(dir)
+	if !ok {
+		return 1
+	}
+	return 2 + uint32(l.Count(func(e conn.Entry) bool { return e.Type == conn.TypeDir }))
+}
+
+// linksUnknown reports a directory shown with the link count 1 of a
+// listing not fetched yet: the kernel must not keep those attributes from
+// a lookup or a getattr (uncachedTTL), so that a stat after the listing
+// (`ls d; stat d`) gets the count. Such a stat costs a GETATTR that ftpfs
+// answers from memory. The attributes READDIRPLUS gives (`ls -l` of the
+// parent) are kept for cache_timeout all the same, for speed.
+func linksUnknown(a *fuse.Attr) bool {
+	return a.Mode&syscall.S_IFMT == syscall.S_IFDIR && a.Nlink == 1
+}
+
+// uncachedTTL is the attribute timeout of attributes the kernel must not
+// keep: go-fuse replaces a timeout of 0 by the mount's, and the kernel
+// rounds 1 ns up to one jiffy.
+const uncachedTTL = time.Nanosecond
 
 // rootAttr describes the mount root, which no listing names.
 func (f *fsys) rootAttr(a *fuse.Attr) {

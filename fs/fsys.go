@@ -87,6 +87,8 @@ type fsys struct {
 	closing atomic.Bool
 	// bg runs what works ahead or alongside; Server.Close ends it.
 	bg *background
+	// limit is the largest file size (limits.go).
+	limit fileLimit
 }
 
 // fetch is one listing being fetched; waiters block on done.

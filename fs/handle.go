@@ -84,6 +84,10 @@ func atEOF(err error) bool { return err == io.EOF }
 // Write writes into the node's content; the server sees it at close.
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	n := h.n
+	data, errno := n.fs.writeLimit(data, off)
+	if errno != 0 {
+		return 0, errno
+	}
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
 	if n.fs.closing.Load() {

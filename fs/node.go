@@ -102,7 +102,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Bavail = out.Blocks
 	out.Files = 1 << 20
 	out.Ffree = 1 << 20
-	out.NameLen = 255
+	out.NameLen = maxNameLen
 	return 0
 }
 

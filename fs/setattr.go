@@ -20,6 +20,9 @@ func (n *fileNode) Setattr(ctx context.Context, f fusefs.FileHandle, in *fuse.Se
 		return syscall.EROFS
 	}
 	if size, ok := in.GetSize(); ok {
+		if errno := n.fs.fileSizeErrno(int64(size)); errno != 0 {
+			return errno
+		}
 		if errno := n.truncate(ctx, int64(size), f != nil); errno != 0 {
 			return errno
 		}
