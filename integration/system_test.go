@@ -187,6 +187,24 @@ func TestUnprivilegedUser(t *testing.T) {
 	}
 	waitUnmounted(t, mnt)
 
+	// A mount point the user may not write to: fusermount3 refuses, and
+	// its reason reaches the user from the background too, not just
+	// "fusermount exited with code 256".
+	rootOwned := filepath.Join(home, "root-owned")
+	must(t, os.Mkdir(rootOwned, 0o755))
+	cmd = exec.CommandContext(ctx, bin, "127.0.0.1:", rootOwned, "-o",
+		fmt.Sprintf("port=%d,user=%s,cache_dir=%s/cache", srv.Port, srv.User, home))
+	cmd.Env = []string{"FTPFS_PASSWORD=" + srv.Password, "PATH=/usr/bin:/bin", "HOME=" + home}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err = cmd.CombinedOutput()
+	if err == nil || !regexp.MustCompile(`(?m)^ftpfs: .*no write access to mountpoint [^\\]*$`).Match(out) {
+		t.Errorf("background mount on a mount point the user may not write to: %v, %q; want fusermount3's reason on one line", err, out)
+	}
+	if IsMounted(rootOwned) {
+		_ = syscall.Unmount(rootOwned, syscall.MNT_DETACH)
+		t.Error("mounted where the user may not write")
+	}
+
 	// allow_other without user_allow_other in /etc/fuse.conf: fusermount3
 	// refuses, and ftpfs must say what to change rather than pass on
 	// "fusermount exited with code 256".

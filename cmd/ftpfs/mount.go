@@ -54,7 +54,22 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 		return nil, nil, err
 	}
 	fo.QueueDir = filepath.Join(fo.CacheDir, "queue", queueName(o, user))
-	srv, err := fs.Mount(o.mountpoint, pool, fo)
+	var srv *fs.Server
+	mount := func() (err error) {
+		srv, err = fs.Mount(o.mountpoint, pool, fo)
+		return err
+	}
+	if os.Geteuid() == 0 {
+		err = mount() // a direct mount: no fusermount3
+	} else {
+		var said string
+		said, err = withFusermountStderr(mount)
+		if err != nil {
+			err = fusermountError(said, err)
+		} else if said != "" {
+			fmt.Fprintln(os.Stderr, said) // not ours to judge: pass it on
+		}
+	}
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
