@@ -4,8 +4,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // Meta caches directory listings and single entries by absolute path for a
@@ -15,8 +13,9 @@ import (
 // negative ones included, cover what was learnt without a listing.
 type Meta[E any] struct {
 	ttl     time.Duration
-	dirs    *expirable.LRU[string, *Listing[E]]
-	entries *expirable.LRU[string, slot[E]]
+	now     func() time.Time
+	dirs    *ttlLRU[string, *Listing[E]]
+	entries *ttlLRU[string, slot[E]]
 
 	// changes are ftpfs's own recent changes per directory, so that a
 	// listing asked for before a change and arriving after it does not
@@ -52,10 +51,16 @@ const (
 // listings and maxEntries single entries. A ttl of zero or less disables
 // caching: every lookup reports Unknown.
 func NewMeta[E any](ttl time.Duration, maxDirs, maxEntries int) *Meta[E] {
-	m := &Meta[E]{ttl: ttl, changes: map[string][]change[E]{}}
+	return NewMetaClock[E](ttl, maxDirs, maxEntries, time.Now)
+}
+
+// NewMetaClock is NewMeta with the clock that times to live are measured
+// by, and changes stamped with: time.Now, or a test's.
+func NewMetaClock[E any](ttl time.Duration, maxDirs, maxEntries int, now func() time.Time) *Meta[E] {
+	m := &Meta[E]{ttl: ttl, now: now, changes: map[string][]change[E]{}}
 	if ttl > 0 {
-		m.dirs = expirable.NewLRU[string, *Listing[E]](maxDirs, nil, ttl)
-		m.entries = expirable.NewLRU[string, slot[E]](maxEntries, nil, ttl)
+		m.dirs = newTTLLRU[string, *Listing[E]](maxDirs, ttl, now)
+		m.entries = newTTLLRU[string, slot[E]](maxEntries, ttl, now)
 	}
 	return m
 }
@@ -82,7 +87,8 @@ func (m *Meta[E]) PeekListing(dir string) (*Listing[E], bool) {
 
 // PutListing caches the listing of dir. Single entries learnt before the
 // listing was asked for are superseded by it and dropped; changes made
-// after are replayed onto it.
+// after (or at the same instant: the change is what ftpfs knows) are
+// replayed onto it.
 func (m *Meta[E]) PutListing(dir string, l *Listing[E]) {
 	if m.dirs == nil {
 		return
@@ -94,7 +100,7 @@ func (m *Meta[E]) PutListing(dir string, l *Listing[E]) {
 		if name == "" {
 			continue
 		}
-		if s, ok := m.entries.Peek(Join(dir, name)); ok && !s.at.After(l.Asked()) {
+		if s, ok := m.entries.Peek(Join(dir, name)); ok && s.at.Before(l.Asked()) {
 			m.entries.Remove(Join(dir, name))
 		}
 	}
@@ -107,11 +113,11 @@ func (m *Meta[E]) replay(dir string, l *Listing[E]) {
 	defer m.mu.Unlock()
 	var keep []change[E]
 	for _, c := range m.changes[dir] {
-		if time.Since(c.at) > m.ttl {
+		if m.now().Sub(c.at) > m.ttl {
 			continue
 		}
 		keep = append(keep, c)
-		if c.at.After(l.Asked()) {
+		if !c.at.Before(l.Asked()) { // a tie goes to the change
 			if c.negative {
 				l.Delete(c.name)
 			} else {
@@ -177,7 +183,7 @@ func (m *Meta[E]) Update(dir, name string, e E) {
 	if m.dirs == nil {
 		return
 	}
-	now := time.Now()
+	now := m.now()
 	if l, ok := m.dirs.Peek(dir); ok {
 		l.Set(name, e)
 	}
@@ -190,7 +196,7 @@ func (m *Meta[E]) Remove(dir, name string) {
 	if m.dirs == nil {
 		return
 	}
-	now := time.Now()
+	now := m.now()
 	if l, ok := m.dirs.Peek(dir); ok {
 		l.Delete(name)
 	}

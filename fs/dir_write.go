@@ -5,7 +5,6 @@ import (
 	"errors"
 	iofs "io/fs"
 	"syscall"
-	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -66,11 +65,12 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if err := d.fs.remote.MakeDir(ctx, p); err != nil {
 		return nil, d.mkdirErrno(ctx, p, name, err)
 	}
-	e := conn.Entry{Name: name, Type: conn.TypeDir, ModTime: time.Now(), HasTime: true}
+	at := d.fs.now()
+	e := conn.Entry{Name: name, Type: conn.TypeDir, ModTime: at, HasTime: true}
 	d.fs.cacheUpdate(p, e)
-	d.fs.meta.PutListing(p, cache.NewListing[conn.Entry](nil, entryName, time.Now()))
+	d.fs.meta.PutListing(p, cache.NewListing[conn.Entry](nil, entryName, at))
 	d.fs.dirChanged(d.remotePath())
-	return d.fs.newChild(ctx, &d.Inode, d.rel(), name, e, time.Now(), out), 0
+	return d.fs.newChild(ctx, &d.Inode, d.rel(), name, e, at, out), 0
 }
 
 // mkdirErrno tells "exists" apart: servers answer 550 or 521 with words of

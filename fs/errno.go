@@ -73,7 +73,7 @@ func (f *fsys) listed(path string) bool {
 		return true // the mount's root was entered at mount
 	}
 	_, at, err := f.lookup(context.Background(), cache.Parent(path), baseName(path))
-	if err == nil && time.Since(at) > time.Second {
+	if err == nil && f.now().Sub(at) > time.Second {
 		// A listing from before the failure may hold a name removed on
 		// the server since: ask again before calling it a refusal.
 		f.meta.Invalidate(path)

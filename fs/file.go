@@ -112,11 +112,11 @@ func (n *fileNode) revalidate(ctx context.Context) syscall.Errno {
 	old, at, local := n.entry, n.entryAt, n.local.has
 	n.mu.Unlock()
 	after := n.fs.opts.RevalidateAfter
-	if local || time.Since(at) < after {
+	if local || n.fs.now().Sub(at) < after {
 		return 0
 	}
 	p := n.remotePath()
-	l, err := n.fs.listingSince(ctx, cache.Parent(p), time.Now().Add(-after))
+	l, err := n.fs.listingSince(ctx, cache.Parent(p), n.fs.now().Add(-after))
 	if err != nil {
 		return n.fs.errno("open", p, err)
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	// DirectUpload: uploads are written in place (conn.Config's
 	// DirectUpload), so a rewrite leaves the directory's time alone.
 	DirectUpload bool
+	// clock is what listings' and entries' ages are measured by: time.Now
+	// unless a test of this package moves its own.
+	clock func() time.Time
 	// PrefetchConns is how many connections listing subdirectories ahead
 	// of a walk, and reading small files ahead of a process reading them
 	// in turn, may use at once; 0 turns both off.
@@ -124,6 +127,9 @@ func newFsys(remote Remote, opts Options) *fsys {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.clock == nil {
+		opts.clock = time.Now
+	}
 	if opts.NegativeTTL <= 0 {
 		opts.NegativeTTL = negativeTTL
 	}
@@ -143,10 +149,10 @@ func newFsys(remote Remote, opts Options) *fsys {
 		smallAhead:   ahead,
 		remote:       remote,
 		opts:         opts,
-		meta:         cache.NewMeta[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries),
+		meta:         cache.NewMetaClock[conn.Entry](max(opts.CacheTTL, minListingTTL), maxCachedDirs, maxCachedEntries, opts.clock),
 		inodes:       newInodeTable(),
 		log:          opts.Logger,
-		mounted:      time.Now(),
+		mounted:      opts.clock(),
 		inflight:     map[string]*fetch{},
 		listingAhead: map[string]bool{},
 		writing:      map[*fileNode]struct{}{},
@@ -155,6 +161,9 @@ func newFsys(remote Remote, opts Options) *fsys {
 }
 
 func entryName(e conn.Entry) string { return e.Name }
+
+// now is the time by the mount's clock (Options.clock).
+func (f *fsys) now() time.Time { return f.opts.clock() }
 
 // listing returns the listing of dir from the cache or the server. Callers
 // asking for the same directory at once share one fetch.
@@ -182,7 +191,7 @@ func (f *fsys) listingSince(ctx context.Context, dir string, since time.Time) (*
 	f.inflight[dir] = w
 	f.mu.Unlock()
 
-	asked := time.Now()
+	asked := f.now()
 	// The fetch is shared: it lives until done or the mount ends, not as
 	// long as the caller that happened to start it.
 	fctx, cancel := context.WithCancel(f.bg.ctx)
@@ -210,10 +219,10 @@ func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, time.T
 	case cache.Found:
 		return e, at, nil
 	case cache.Absent:
-		if time.Since(at) < f.opts.NegativeTTL {
+		if f.now().Sub(at) < f.opts.NegativeTTL {
 			return conn.Entry{}, at, errNotExist
 		}
-		since = time.Now().Add(-f.opts.NegativeTTL)
+		since = f.now().Add(-f.opts.NegativeTTL)
 	}
 	l, err := f.listingSince(ctx, dir, since)
 	if err != nil {
@@ -264,7 +273,7 @@ func (f *fsys) dirChanged(dir string) {
 	if _, ok := f.overrides.get(dir); ok {
 		f.overrides.update(dir, func(o *override) { o.hasMtime, o.pendingTime = false, false })
 	}
-	f.cacheTouch(dir, time.Now())
+	f.cacheTouch(dir, f.now())
 }
 
 // track records whether n holds a content.

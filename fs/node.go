@@ -37,16 +37,17 @@ func (n *node) remotePath() string {
 
 // setEntry records what ftpfs itself just made of the file.
 func (n *node) setEntry(e conn.Entry) {
-	n.setEntryAt(e, time.Now())
+	n.setEntryAt(e, n.fs.now())
 }
 
 // setEntryAt records e, learnt at at, unless the node knows something
-// newer: a listing asked for before an upload must not undo it (a stale
-// size would reach the kernel and truncate what it shows).
+// as new or newer: a listing asked for before an upload must not undo it
+// (a stale size would reach the kernel and truncate what it shows). A tie
+// goes to what the node knows, a change ftpfs made.
 func (n *node) setEntryAt(e conn.Entry, at time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if at.Before(n.entryAt) {
+	if !n.entryAt.IsZero() && !at.After(n.entryAt) {
 		return
 	}
 	n.entry, n.entryAt = e, at
