@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"errors"
+	iofs "io/fs"
 	"sync"
 	"syscall"
 	"time"
@@ -103,22 +105,29 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 
 // revalidate asks the server for the file's size and time (a listing of its
 // directory, shared with other callers) when what the node holds is older
-// than revalidateAfter and nothing of it is local: close-to-open, so that a
-// file changed on the server reads as it is now. Where it changed, the
-// kernel's attributes are invalidated: it would otherwise end reads at the
-// old size. A file gone from the server is ENOENT.
+// than revalidateAfter and nothing of it is local (being written, or
+// journaled in writeback mode): close-to-open, so that a file changed on
+// the server reads as it is now. Where it changed, the kernel's attributes
+// are invalidated: it would otherwise end reads at the old size. A file
+// gone from the server is ENOENT. A listing that fails (the server
+// unreachable) leaves the open to what is known: a read that needs the
+// server fails on its own, one served locally does not.
 func (n *fileNode) revalidate(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	old, at, local := n.entry, n.entryAt, n.local.has
 	n.mu.Unlock()
 	after := n.fs.opts.RevalidateAfter
-	if local || n.fs.now().Sub(at) < after {
+	p := n.remotePath()
+	if local || n.fs.now().Sub(at) < after || n.fs.wb.pendingAt(p) {
 		return 0
 	}
-	p := n.remotePath()
 	l, err := n.fs.listingSince(ctx, cache.Parent(p), n.fs.now().Add(-after))
+	if errors.Is(err, iofs.ErrNotExist) {
+		return syscall.ENOENT
+	}
 	if err != nil {
-		return n.fs.errno("open", p, err)
+		n.fs.log.Debug("open: could not revalidate; going by what is known", "path", p, "err", err)
+		return 0
 	}
 	e, ok := l.Get(baseName(p))
 	if !ok || e.Type == conn.TypeDir {
