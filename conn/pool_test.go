@@ -49,19 +49,11 @@ func testPool(t testing.TB, connections int) (*Pool, *transcript, []byte, string
 	if err := os.WriteFile(filepath.Join(root, "data"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := testserver.Start(ln, testserver.Config{Root: root, User: "u", Password: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	addr := serveRoot(t, root)
 	tr := &transcript{}
 	log := slog.New(slog.NewTextHandler(tr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, err := Open(context.Background(), Config{
-		Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, User: "u", Password: "p",
+		Host: "127.0.0.1", Port: addr.(*net.TCPAddr).Port, User: "u", Password: "p",
 		Connections: connections, Logger: log,
 	})
 	if err != nil {
@@ -241,4 +233,20 @@ func TestStoreSetsAttributes(t *testing.T) {
 			t.Errorf("%s sent %d times, want 1", verb, tr.count(verb))
 		}
 	}
+}
+
+// serveRoot starts the in-process server on 127.0.0.1, serving root to the
+// login u/p until the test ends, and returns its address.
+func serveRoot(t testing.TB, root string) net.Addr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := testserver.Start(ln, testserver.Config{Root: root, User: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return ln.Addr()
 }

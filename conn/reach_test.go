@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ftpfs/ftpfs/internal/testserver"
 )
 
 // gate is a TCP relay in front of the in-process server's control port
@@ -112,16 +110,7 @@ func gatedPool(t *testing.T, retry, timeout time.Duration) (*Pool, *gate, *trans
 	if err := os.WriteFile(filepath.Join(root, "f"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := testserver.Start(ln, testserver.Config{Root: root, User: "u", Password: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	g := newGate(t, ln.Addr().String())
+	g := newGate(t, serveRoot(t, root).String())
 	tr := &transcript{}
 	p, err := Open(context.Background(), Config{Host: "127.0.0.1", Port: g.port(), User: "u", Password: "p",
 		Connections: 2, RetryTimeout: retry, Timeout: timeout, Logger: logTo(tr)})

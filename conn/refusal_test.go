@@ -15,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ftpfs/ftpfs/internal/testserver"
 )
 
 // rule is what refusingProxy answers instead of the server to the n-th
@@ -143,16 +141,7 @@ func refusalPool(t *testing.T, cfg Config, rules map[string]rule) (*Pool, *trans
 	if err := os.Mkdir(filepath.Join(root, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := testserver.Start(ln, testserver.Config{Root: root, User: "u", Password: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	addr := startRefusingProxy(t, ln.Addr().String(), rules)
+	addr := startRefusingProxy(t, serveRoot(t, root).String(), rules)
 	tr := &transcript{}
 	cfg.Logger = slog.New(slog.NewTextHandler(tr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Host, cfg.User, cfg.Password = "127.0.0.1", "u", "p"
