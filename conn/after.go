@@ -26,6 +26,12 @@ type Applied struct {
 	Mode, Time bool
 }
 
+// errSizeAfterUpload: SIZE after a 226 disagrees with what was sent. For a
+// STOR that is a transfer cut short (sent again); for an APPE it may be
+// that too, or the file changed on the server since it was listed, and
+// the two cannot be told apart (see Append).
+var errSizeAfterUpload = fmt.Errorf("%w: the size after the upload differs", ErrTransient)
+
 // afterUpload checks that the server holds size bytes of path and sets the
 // attributes asked for, sending SIZE, SITE CHMOD and MFMT (or vsftpd's
 // "MDTM time path") at once and then reading the replies in order: over a
@@ -39,43 +45,58 @@ type Applied struct {
 // an existing file (proftpd without AllowOverwrite) gets the target
 // removed and the rename repeated, in one more round trip: for that moment
 // the target is absent, but never partial.
-func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target string) (Applied, error) {
+//
+// With dg, the digest of the bytes sent, the server's digest of path
+// follows SIZE in the flight (see digesting.steps); a difference fails the
+// upload as a short file does. The debug log says which check ran: the
+// digest, the size, or "none" (the 226 alone). A failed check does not
+// hold back the rename already on the wire: the attempt after it, or the
+// caller's next upload, replaces the file; but a big upload checked by
+// digest is renamed in a flight of its own once its checks passed (see
+// lateRenameSize).
+func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target string, dg *digesting) (Applied, error) {
 	var done Applied
 	var steps []step
 	ref := p.q.ref
-	if !ref.refused(optSize) {
-		steps = append(steps, step{"SIZE " + path, func(code int, msg string) error {
-			switch {
-			case code == 213:
-				have, err := strconv.ParseInt(strings.TrimSpace(msg), 10, 64)
-				if err == nil && have != size {
-					return &Error{Op: "stor", Path: path, Err: ErrTransient,
-						Msg: fmt.Sprintf("the server has %d bytes of %d after the upload", have, size)}
-				}
-			case refusedReply(code, msg):
-				ref.learn(optSize, fmt.Sprintf("%d %s", code, oneLine(msg)))
-			}
-			return nil
-		}})
+	var sized, digested bool
+	steps = append(steps, p.sizeStep("stor", "upload", path, size, &sized)...)
+	if dg != nil && !strings.ContainsAny(path, "\r\n") {
+		steps = append(steps, dg.steps(s, ref, "stor", path, digestWait(p.cfg.Timeout, size, p.hashRate()), &digested)...)
 	}
 	steps = append(steps, p.attrSteps(s, path, a, &done)...)
 	var renameErr error
-	if target != path {
+	late := dg != nil && size >= p.lateFrom()
+	if target != path && !late {
 		steps = append(steps, renameSteps(path, target, &renameErr)...)
 	}
-	if len(steps) == 0 {
-		return done, nil
+	if len(steps) == 0 || strings.ContainsAny(path+target, "\r\n") {
+		return done, nil // nothing to send, or the library refused the transfer already
 	}
-	if strings.ContainsAny(path+target, "\r\n") {
-		return done, nil // the library refused the transfer already
+	err := p.flight(s, steps)
+	var checks []string
+	if digested {
+		checks = append(checks, dg.plan.String())
 	}
-	if err := p.flight(s, steps); err != nil {
+	if sized {
+		checks = append(checks, "size")
+	}
+	check := strings.Join(checks, ", ")
+	if check == "" {
+		check = "none"
+	}
+	p.cfg.Logger.Debug("upload checked", "path", target, "check", check, "bytes", size, "err", err)
+	if err != nil {
 		return done, err
+	}
+	if target != path && late {
+		if err := p.flight(s, renameSteps(path, target, &renameErr)); err != nil {
+			return done, err
+		}
 	}
 	if renameErr != nil && refused(renameErr) {
 		// Not over an existing file, on this server: remove it first.
 		renameErr = nil
-		again := append([]step{{"DELE " + target, func(int, string) error { return nil }}}, renameSteps(path, target, &renameErr)...)
+		again := append([]step{{cmd: "DELE " + target, check: func(int, string) error { return nil }}}, renameSteps(path, target, &renameErr)...)
 		if err := p.flight(s, again); err != nil {
 			return done, err
 		}
@@ -90,7 +111,7 @@ func (p *Pool) attrSteps(s *Session, path string, a Attrs, done *Applied) []step
 	var steps []step
 	ref := p.q.ref
 	if a.HasMode && !ref.refused(optChmod) {
-		steps = append(steps, step{fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), func(code int, msg string) error {
+		steps = append(steps, step{cmd: fmt.Sprintf("SITE CHMOD %04o %s", a.Mode&0o7777, path), check: func(code int, msg string) error {
 			done.Mode = code/100 == 2
 			if refusedReply(code, msg) {
 				ref.learn(optChmod, fmt.Sprintf("%d %s", code, oneLine(msg)))
@@ -99,7 +120,7 @@ func (p *Pool) attrSteps(s *Session, path string, a Attrs, done *Applied) []step
 		}})
 	}
 	if verb := s.timeVerb(); a.HasTime && verb != "" && !ref.refused(optSetTime) {
-		steps = append(steps, step{verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, func(code int, msg string) error {
+		steps = append(steps, step{cmd: verb + " " + a.ModTime.UTC().Format("20060102150405") + " " + path, check: func(code int, msg string) error {
 			done.Time = code/100 == 2
 			if refusedReply(code, msg) {
 				ref.learn(optSetTime, fmt.Sprintf("%d %s", code, oneLine(msg)))
@@ -114,6 +135,36 @@ func (p *Pool) attrSteps(s *Session, path string, a Attrs, done *Applied) []step
 type step struct {
 	cmd   string
 	check func(code int, msg string) error
+	// wait, when longer than Config.Timeout, is how long its reply may
+	// take (a digest of a big file, see digestWait).
+	wait time.Duration
+}
+
+// sizeStep checks that path holds size bytes (SIZE) after what (an
+// upload, a copy), unless the server refused SIZE before; a refusal now
+// is learnt, and the transfer trusted on its 226 (or 250). A difference
+// is errSizeAfterUpload; sized, if not nil, records that SIZE answered.
+func (p *Pool) sizeStep(op, what, path string, size int64, sized *bool) []step {
+	ref := p.q.ref
+	if ref.refused(optSize) {
+		return nil
+	}
+	return []step{{cmd: "SIZE " + path, check: func(code int, msg string) error {
+		switch {
+		case code == 213:
+			if sized != nil {
+				*sized = true
+			}
+			have, err := strconv.ParseInt(strings.TrimSpace(msg), 10, 64)
+			if err == nil && have != size {
+				return &Error{Op: op, Path: path, Err: errSizeAfterUpload,
+					Msg: fmt.Sprintf("the server has %d bytes of %d after the %s", have, size, what)}
+			}
+		case refusedReply(code, msg):
+			ref.learn(optSize, fmt.Sprintf("%d %s", code, oneLine(msg)))
+		}
+		return nil
+	}}}
 }
 
 // renameSteps renames from to to; the first failure lands in *err.
@@ -124,13 +175,13 @@ func renameSteps(from, to string, err *error) []step {
 		}
 	}
 	return []step{
-		{"RNFR " + from, func(code int, msg string) error {
+		{cmd: "RNFR " + from, check: func(code int, msg string) error {
 			if code != 350 {
 				fail("rnfr", from, code, msg)
 			}
 			return nil
 		}},
-		{"RNTO " + to, func(code int, msg string) error {
+		{cmd: "RNTO " + to, check: func(code int, msg string) error {
 			if code/100 != 2 {
 				fail("rnto", to, code, msg)
 			}
@@ -155,7 +206,9 @@ func (p *Pool) flight(s *Session, steps []step) error {
 	}
 	var first error
 	for _, st := range steps {
+		s.ctl.replyWait = st.wait
 		code, msg, err := x.tr.ReadResponse(0) // any code: each step judges its own
+		s.ctl.replyWait = 0
 		if err != nil {
 			s.broken = true // not a reply: the connection is out of step
 			return err

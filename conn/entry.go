@@ -42,6 +42,11 @@ type Entry struct {
 	// files and only a day for old ones, which Pool.List replaces with
 	// MDTM's seconds for files where the server has MDTM.
 	ModTime time.Time
+	// TimeGrain is how coarse ModTime is: 0 for seconds (MLSD, MDTM), a
+	// minute for LIST's "Mon DD HH:MM" and DOS listings, a day for
+	// "Mon DD YYYY". A time known to the second that falls within the
+	// grain is as true as ModTime, and more exact.
+	TimeGrain time.Duration
 	// Perm holds the permission bits (fs.ModePerm plus setuid/setgid/sticky)
 	// when HasPerm is set.
 	Perm    fs.FileMode

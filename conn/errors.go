@@ -91,7 +91,7 @@ func (e *Error) Unwrap() []error {
 	if s := classify(e.Code, e.Msg, e.Err); s != nil {
 		errs = append(errs, s)
 	}
-	if e.Code == ftp.StatusFileUnavailable && unclear550(e.Msg) {
+	if e.Code == ftp.StatusFileUnavailable && unclear550(e.Msg) && !storageFull(e.Msg) {
 		errs = append(errs, ErrMaybeDenied)
 	}
 	return errs
@@ -128,6 +128,20 @@ func oneLine(s string) string {
 // by configuration with "451 /f: Append/Restart not permitted, try again",
 // and retrying that for a minute helps no one.
 func classify(code int, msg string, cause error) error {
+	if code/100 == 4 || code/100 == 5 {
+		switch {
+		case storageFull(msg):
+			// Said in words, this outweighs the data connection the
+			// server reset as it gave up.
+			return ErrNoSpace
+		case strings.Contains(strings.ToLower(msg), "input/output error"):
+			// The server's own disk failed it (proftpd in its default
+			// configuration says so of a full tmpfs: "451 Transfer
+			// aborted. Input/output error"); the same bytes would meet
+			// the same disk.
+			return errServerIO
+		}
+	}
 	if isNetErr(cause) {
 		return ErrTransient // whatever the server said last, the connection failed
 	}
@@ -201,6 +215,27 @@ func unclear550(msg string) bool {
 func refusalText(msg string) bool {
 	m := strings.ToLower(msg)
 	for _, w := range []string{"not permitted", "not allowed", "permission denied", "denied", "disabled", "refused", "forbidden", "not supported"} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// errServerIO marks a reply that reports an I/O error of the server's own
+// disk: not transient, and EIO to the application.
+var errServerIO = errors.New("the server's disk failed")
+
+// storageFull reports a reply that says the server could not store the
+// data, whatever its code: vsftpd answers a failed write(2) of the file
+// (a full disk, a quota) with "451 Failure writing to local file.",
+// pure-ftpd with "451-Error during write to file", proftpd with "452
+// Transfer aborted. No space left on device". Sending the bytes again
+// would only fill the disk again.
+func storageFull(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, w := range []string{"no space left", "failure writing to local file", "error during write to file",
+		"disk full", "quota", "insufficient storage", "exceeded storage"} {
 		if strings.Contains(m, w) {
 			return true
 		}

@@ -30,6 +30,12 @@ func TestClassify(t *testing.T) {
 		{"bad file name", reply(553, "Could not create file."), iofs.ErrPermission},
 		{"quota", reply(552, "Quota exceeded"), ErrNoSpace},
 		{"disk full", reply(452, "Insufficient storage"), ErrNoSpace},
+		{"vsftpd disk full", reply(451, "Failure writing to local file."), ErrNoSpace},
+		{"pure-ftpd disk full", reply(451, "Error during write to file\nTransfer aborted"), ErrNoSpace},
+		{"proftpd disk full", reply(452, "Transfer aborted. No space left on device"), ErrNoSpace},
+		{"ftpserverlib disk full", reply(550, "Issue during transfer: network error: error transferring data: write /srv/.f.ftpfs-part: no space left on device"), ErrNoSpace},
+		{"proftpd default, disk full", reply(451, "Transfer aborted. Input/output error"), errServerIO},
+		{"disk full, data connection reset", errors.Join(&net.OpError{Op: "write", Err: syscall.ECONNRESET}, reply(451, "Failure writing to local file.")), ErrNoSpace},
 		{"not implemented", reply(502, "Command not implemented."), ErrNotSupported},
 		{"service closing", reply(421, "Timeout."), ErrTransient},
 		{"no data connection", reply(425, "Can't open data connection."), ErrTransient},
@@ -47,6 +53,9 @@ func TestClassify(t *testing.T) {
 		}
 		if c.want != ErrTransient && IsTransient(err) {
 			t.Errorf("%s: %v is marked transient", c.name, err)
+		}
+		if c.want == ErrNoSpace && errors.Is(err, ErrMaybeDenied) {
+			t.Errorf("%s: %v may be read as a refusal", c.name, err)
 		}
 	}
 }

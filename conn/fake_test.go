@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,11 @@ type fakeFTP struct {
 	// says how many had come when the first reply was sent.
 	holdMDTM int
 	heldMDTM int
+	// siteCopy serves SITE CPFR and SITE CPTO as proftpd's mod_copy does,
+	// for "/f" only; the names copied to are in copied, and SIZE answers
+	// for them. Without it, SITE is 500 as on servers without mod_copy.
+	siteCopy bool
+	copied   []string // guarded by mu
 
 	mu   sync.Mutex
 	cmds []string // every command received, in order
@@ -106,6 +112,7 @@ func (f *fakeFTP) session(c net.Conn) {
 	say("220 fake")
 	var dataAddr string
 	protected, clear := false, false
+	cpfr := "" // the source named by SITE CPFR
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -201,6 +208,17 @@ func (f *fakeFTP) session(c net.Conn) {
 			d.Close()
 			dataAddr = ""
 			say("226 done")
+		case "SITE":
+			cpfr = f.site(arg, cpfr, say)
+		case "SIZE":
+			f.mu.Lock()
+			known := arg == "/f" || slices.Contains(f.copied, arg)
+			f.mu.Unlock()
+			if !known {
+				say("550 " + arg + ": No such file or directory")
+				continue
+			}
+			say("213 " + strconv.Itoa(len(fakeContent)))
 		case "PWD":
 			say(`257 "/"`)
 		case "QUIT":
@@ -214,6 +232,30 @@ func (f *fakeFTP) session(c net.Conn) {
 			say("502 not implemented")
 		}
 	}
+}
+
+// site answers SITE CPFR and CPTO as proftpd's mod_copy does, with the
+// same replies, or SITE as a server without it does; cpfr is the source
+// named by the last CPFR, and site returns it as it stands after this one.
+func (f *fakeFTP) site(arg, cpfr string, say func(string)) string {
+	sub, name, _ := strings.Cut(arg, " ")
+	switch sub = strings.ToUpper(sub); {
+	case !f.siteCopy:
+		say("500 'SITE " + sub + "' not understood")
+	case sub == "CPFR" && name == "/f":
+		say("350 File or directory exists, ready for destination name")
+		return name
+	case sub == "CPFR":
+		say("550 " + name + ": No such file or directory")
+	case sub == "CPTO" && cpfr != "":
+		f.mu.Lock()
+		f.copied = append(f.copied, name)
+		f.mu.Unlock()
+		say("250 Copy successful")
+	default:
+		say("503 Bad sequence of commands")
+	}
+	return ""
 }
 
 // hold reads MDTM commands after first until holdMDTM have come or a

@@ -24,7 +24,7 @@ func parseDOS(line []byte) (parsedLine, verdict) {
 	if !ok {
 		return r, verdictReject
 	}
-	r.entry.ModTime, r.entry.HasTime = t, true
+	r.entry.ModTime, r.entry.HasTime, r.entry.TimeGrain = t, true, time.Minute
 	rest := line[f[2].e:]
 	if col := f[2].of(line); string(col) == "<DIR>" {
 		r.entry.Type = TypeDir

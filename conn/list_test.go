@@ -285,6 +285,7 @@ func checkEntries(t *testing.T, got, want []Entry) {
 func sameEntry(a, b Entry) bool {
 	ta, tb := a.ModTime, b.ModTime
 	a.ModTime, b.ModTime = time.Time{}, time.Time{}
+	a.TimeGrain, b.TimeGrain = 0, 0 // TestListTimeGrain
 	return a == b && ta.Equal(tb) && ta.Location() == tb.Location()
 }
 
@@ -641,5 +642,30 @@ func TestListRejectsOverlongNames(t *testing.T) {
 	}
 	if n, _ := p.Rejected(); n != 1 {
 		t.Errorf("rejected %d, want 1", n)
+	}
+}
+
+// TestListTimeGrain checks how coarse each listing format says its times
+// are: LIST's "HH:MM" a minute, its year a day, DOS a minute, MLSD exact.
+func TestListTimeGrain(t *testing.T) {
+	now := time.Date(2026, time.June, 15, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		format listFormat
+		line   string
+		want   time.Duration
+	}{
+		{formatLIST, "-rw-r--r-- 1 u g 1 Jun 14 10:00 f", time.Minute},
+		{formatLIST, "drwxr-xr-x 2 u g 4096 Dec 31  2020 d", 24 * time.Hour},
+		{formatLIST, "01-02-24  10:30AM               12 f", time.Minute},
+		{formatMLSD, "type=file;size=1;modify=20260614100000; f", 0},
+	}
+	for _, c := range cases {
+		p, err := parseLines(c.format, now, 10, c.line)
+		if err != nil || len(p.Entries()) != 1 {
+			t.Fatalf("%q: %v, %d entries", c.line, err, len(p.Entries()))
+		}
+		if g := p.Entries()[0].TimeGrain; g != c.want {
+			t.Errorf("%q: grain %v, want %v", c.line, g, c.want)
+		}
 	}
 }

@@ -33,11 +33,11 @@ func (p *Pool) exactTimes(s *Session, entries []Entry) error {
 		if e.Type != TypeFile || strings.ContainsAny(e.Name, "\r\n") {
 			continue
 		}
-		steps = append(steps, step{"MDTM " + mdtmArg(e.Name), func(code int, msg string) error {
+		steps = append(steps, step{cmd: "MDTM " + mdtmArg(e.Name), check: func(code int, msg string) error {
 			switch {
 			case code == 213:
 				if t, ok := parseMDTM(msg); ok {
-					e.ModTime, e.HasTime = t, true
+					e.ModTime, e.HasTime, e.TimeGrain = t, true, 0
 				}
 			case refusedReply(code, msg):
 				ref.learn(optMDTM, fmt.Sprintf("%d %s", code, oneLine(msg)))

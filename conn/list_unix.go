@@ -94,6 +94,10 @@ func parseUnix(line []byte, now time.Time) (parsedLine, verdict) {
 			continue
 		}
 		r.entry.Size, r.entry.ModTime, r.entry.HasTime = size, t, true
+		r.entry.TimeGrain = 24 * time.Hour
+		if bytes.IndexByte(f[k+2].of(line), ':') >= 0 {
+			r.entry.TimeGrain = time.Minute
+		}
 		if end := f[k+2].e; end < len(line) {
 			r.name = line[end+1:]
 		}

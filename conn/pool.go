@@ -56,6 +56,38 @@ type Pool struct {
 
 	stopJanitor chan struct{}
 	janitorDone chan struct{}
+
+	// digestRate and lateRename, when set (by tests), replace the consts
+	// digestRate and lateRenameSize.
+	digestRate float64
+	lateRename int64
+}
+
+// lateRenameSize is the size from which an upload checked by digest is
+// renamed over its target in a flight of its own, once its checks passed:
+// one more round trip, small beside sending 64 MiB. A file that failed
+// its digest then never replaces the target, and a flight given up on
+// (its digest reply past the deadline) leaves no rename queued behind it.
+// The server runs what it has received even after ftpfs closed the
+// connection: proftpd did, after the HASH it was computing, and moved the
+// next attempt's temporary file, still being written, over the target.
+const lateRenameSize = 64 << 20
+
+// lateFrom is lateRenameSize, or what a test set.
+func (p *Pool) lateFrom() int64 {
+	if p.lateRename > 0 {
+		return p.lateRename
+	}
+	return lateRenameSize
+}
+
+// hashRate is the rate at which the server is taken to hash a file (see
+// digestWait).
+func (p *Pool) hashRate() float64 {
+	if p.digestRate > 0 {
+		return p.digestRate
+	}
+	return digestRate
 }
 
 // Open dials a first session, which checks the address and the login and

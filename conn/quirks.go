@@ -32,6 +32,8 @@ const (
 	optTempName                 // STOR to a temporary name: uploads go in place
 	optFEAT                     // sent by the library at each login: no extensions are used
 	optMDTM                     // MDTM of each listed file: LIST's times (minutes) are shown
+	optCopy                     // SITE CPFR/CPTO (proftpd's mod_copy): copies go through the client
+	optDigest                   // HASH or XSHA256...: uploads are checked by their size only
 	numOptional
 )
 
@@ -50,6 +52,8 @@ var optionalInfo = [numOptional]struct{ cmd, instead string }{
 	optTempName: {"uploads to a temporary name", "uploading in place"},
 	optFEAT:     {"FEAT", "using no extensions (the library still asks at each login)"},
 	optMDTM:     {"MDTM", "showing LIST's times (to the minute, or the day for files older than six months)"},
+	optCopy:     {"SITE CPFR", "copying files by reading and writing them"},
+	optDigest:   {"its digest command (HASH or XSHA256...)", "checking uploads by their size only"},
 }
 
 // refusals records the optional commands the server refused, once per
@@ -86,8 +90,8 @@ func (r *refusals) disable(c optional) { r.off[c].Store(true) }
 // ftpfs's code, to what their refusal disables; ctlConn watches their
 // replies.
 var optionalVerbs = map[string]optional{
-	"EPSV": optEPSV,
-	"PRET": optPRET,
-	"OPTS": optUTF8,
-	"FEAT": optFEAT,
+	"EPSV":      optEPSV,
+	"PRET":      optPRET,
+	"OPTS UTF8": optUTF8,
+	"FEAT":      optFEAT,
 }

@@ -15,15 +15,25 @@ const DefaultRetryTimeout = 60 * time.Second
 
 // retrier paces the retries of one operation: the first at once (on a
 // fresh connection), then with a backoff doubling from 100 ms to 2 s,
-// until Config.RetryTimeout has passed since the first attempt. An
-// operation whose retries were spent failing to connect makes the pool
-// call the server unreachable (reach.go).
+// until Config.RetryTimeout has passed since the first attempt, or the
+// server has answered the operation with a transient reply
+// maxReplyRetries+1 times. An operation whose retries were spent failing
+// to connect makes the pool call the server unreachable (reach.go).
 type retrier struct {
-	p     *Pool
-	start time.Time
-	n     int
-	conn  connectTrack
+	p       *Pool
+	start   time.Time
+	n       int
+	replies int
+	conn    connectTrack
 }
+
+// maxReplyRetries bounds the retries after the server answered with a
+// transient reply (4xx) rather than failing to answer: a server that keeps
+// saying no at once (pyftpdlib's "426 ...; transfer aborted." on a full
+// disk, "451 Local error") is not going to say yes in a minute, and the
+// application waits for nothing meanwhile. A lost connection or a server
+// that cannot be reached keeps the time-bounded retries.
+const maxReplyRetries = 3
 
 func (p *Pool) retrier() *retrier { return &retrier{p: p, start: time.Now()} }
 
@@ -33,6 +43,12 @@ func (r *retrier) again(ctx context.Context, op, path string, err error) bool {
 		return false
 	}
 	r.conn.note(err)
+	if answered(err) {
+		if r.replies++; r.replies > maxReplyRetries {
+			r.p.cfg.Logger.Warn("giving up: the server gave the same kind of answer each time", "op", op, "path", path, "tries", r.replies, "err", err)
+			return false
+		}
+	}
 	if r.conn.refusedFor(min(refusedGrace, r.p.cfg.RetryTimeout)) {
 		r.p.markUnreachable(r.conn.since, op, path, err)
 		return false
@@ -62,6 +78,13 @@ func (r *retrier) again(ctx context.Context, op, path string, err error) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// answered reports a transient failure that is the server's reply on a
+// live session, not a lost connection or a refusal of one more session.
+func answered(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code != 0 && !e.dead && !isNetErr(e.Err) && !isSessionLimit(err)
 }
 
 // isSessionLimit reports a server refusing one more session: 421 at the

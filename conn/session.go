@@ -47,6 +47,12 @@ type Config struct {
 	// do, instead of under a temporary name renamed over it when whole
 	// (for servers where a temporary name is unwelcome).
 	DirectUpload bool
+	// Verify says how an upload is checked after the server's 226:
+	// VerifyDigest (the default, "") compares a digest computed while
+	// sending with the server's own (HASH, or XSHA256 and the like) where
+	// the server offers one, and the size elsewhere; VerifySize compares
+	// the size only.
+	Verify string
 	// Active selects active mode: the server connects to ftpfs for each
 	// data connection (RFC 959 PORT, RFC 2428 EPRT) instead of ftpfs to
 	// the server. ActiveAddr, if set, is the IP address announced instead
@@ -109,6 +115,9 @@ type Session struct {
 	// pendingData is the active mode data connection announced for the
 	// library's next transfer (see standIn).
 	pendingData *dataConn
+	// hashSel is the algorithm HASH computes on this session: FEAT's
+	// "*", then what OPTS HASH selected; "" before the first upload.
+	hashSel string
 }
 
 var sessionIDs atomic.Int64
@@ -224,7 +233,7 @@ func (s *Session) login(password string) ([]byte, error) {
 // that as a failed login, but the session is logged in, and names pass
 // through as bytes anyway.
 func utf8Refused(ctl *ctlConn, ref *refusals) bool {
-	return ctl != nil && ctl.lastVerb == "OPTS" && ref.refused(optUTF8)
+	return ctl != nil && ctl.lastVerb == "OPTS UTF8" && ref.refused(optUTF8)
 }
 
 // dialControl opens the control connection, with TLS as mode says.

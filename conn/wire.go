@@ -23,11 +23,14 @@ import (
 type ctlConn struct {
 	net.Conn
 	timeout time.Duration
-	log     *slog.Logger // nil unless debug logging is on
-	cmds    *atomic.Int64
+	// replyWait, when longer than timeout, bounds each read of the reply
+	// being read instead (a digest of a big file: see step.wait).
+	replyWait time.Duration
+	log       *slog.Logger // nil unless debug logging is on
+	cmds      *atomic.Int64
 
 	partial  []byte   // a reply line not yet complete
-	lastVerb string   // the verb of the last command sent
+	lastVerb string   // the verb of the last command sent (see verbOf)
 	feat     []string // FEAT reply lines, once seen
 
 	// hidePRET hides PRET from the FEAT reply of pure-ftpd, which offers
@@ -83,7 +86,7 @@ func (c *ctlConn) Read(b []byte) (int, error) {
 
 func (c *ctlConn) read(b []byte) (int, error) {
 	if c.timeout > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+		_ = c.Conn.SetReadDeadline(time.Now().Add(max(c.timeout, c.replyWait)))
 	}
 	return c.Conn.Read(b)
 }
@@ -147,8 +150,7 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n") {
-		verb, _, _ := strings.Cut(line, " ")
-		c.lastVerb = strings.ToUpper(verb)
+		c.lastVerb = verbOf(line)
 		if c.cmds != nil {
 			c.cmds.Add(1)
 		}
@@ -157,6 +159,19 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 		}
 	}
 	return c.Conn.Write(b)
+}
+
+// verbOf is a command line's verb in upper case, with its option for OPTS
+// ("OPTS UTF8", "OPTS HASH"): a refused OPTS HASH is not a refused OPTS
+// UTF8 (optionalVerbs).
+func verbOf(line string) string {
+	verb, rest, _ := strings.Cut(line, " ")
+	verb = strings.ToUpper(verb)
+	if verb == "OPTS" {
+		opt, _, _ := strings.Cut(rest, " ")
+		verb += " " + strings.ToUpper(opt)
+	}
+	return verb
 }
 
 // skipRefusedPRET keeps a PRET from the wire once the server has refused

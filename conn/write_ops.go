@@ -14,7 +14,8 @@ import (
 // name beside path, renamed over path in the same flight as the commands
 // after the upload (see uploadName), so the server's file is the old
 // version or the new one, never a mix. A failed attempt is retried on a
-// fresh connection from the start of src.
+// fresh connection from the start of src; what the last failed attempt
+// left under the temporary name is removed. Ending ctx ends the upload.
 func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int64, a Attrs) (Applied, error) {
 	path, err := p.cc.toServer("stor", path)
 	if err != nil {
@@ -22,10 +23,49 @@ func (p *Pool) Store(ctx context.Context, path string, src io.ReaderAt, size int
 	}
 	var done Applied
 	err = p.do(ctx, "stor", path, func(s *Session) error {
-		done, err = p.storeVia(s, path, func() Attrs { return a }, func() io.Reader { return io.NewSectionReader(src, 0, size) }, func() int64 { return size })
+		body := func() io.Reader { return ctxReader{ctx, io.NewSectionReader(src, 0, size)} }
+		done, err = p.storeVia(s, path, func() Attrs { return a }, body, func() int64 { return size })
 		return err
 	})
+	if err != nil {
+		p.removeTemp(path)
+	}
 	return done, err
+}
+
+// removeTemp removes what a failed upload left under path's temporary
+// name, so that a full disk is not kept full by it; a refusal (nothing
+// there, or nothing the server lets go) is fine. It is given its own
+// time: the caller's may be what ended the upload.
+func (p *Pool) removeTemp(path string) {
+	tmp := p.uploadName(path)
+	if tmp == path {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
+	defer cancel()
+	_ = p.do1(ctx, "dele", tmp, func(s *Session) error {
+		arg, err := s.arg(tmp)
+		if err != nil {
+			return err
+		}
+		return s.c.Delete(arg)
+	})
+}
+
+// ctxReader ends an upload's data when ctx ends: the bytes of a large file
+// go out in many reads, and the caller that gave up (a writer killed
+// while its file is uploaded) must not wait for the last of them.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
 }
 
 // storeVia uploads what body yields to path through its temporary name,
@@ -44,11 +84,18 @@ func (p *Pool) storeVia(s *Session, path string, attrs func() Attrs, body func()
 			return Applied{}, err
 		}
 	}
-	err = s.upload("STOR "+tmp, body())
+	var dg *digesting
+	if plan := s.digestPlan(p.q.ref, tmp, target); plan != nil {
+		dg = &digesting{plan: plan}
+		if err := plan.selectFirst(s); err != nil {
+			return Applied{}, err
+		}
+	}
+	err = s.upload("STOR "+tmp, dg.wrap(body()))
 	if err != nil && tmp != target && refused(err) {
 		// The server may refuse the name itself (a dot file, a long name):
 		// try the real one, and if that works, remember it.
-		if err2 := s.upload("STOR "+target, body()); err2 == nil {
+		if err2 := s.upload("STOR "+target, dg.wrap(body())); err2 == nil {
 			p.q.ref.learn(optTempName, err.Error())
 			tmp, err = target, nil
 		}
@@ -56,7 +103,7 @@ func (p *Pool) storeVia(s *Session, path string, attrs func() Attrs, body func()
 	if err != nil {
 		return Applied{}, err
 	}
-	return p.afterUpload(s, tmp, size(), attrs(), target)
+	return p.afterUpload(s, tmp, size(), attrs(), target, dg)
 }
 
 // StoreStream uploads what r yields as the whole of path, in one attempt
@@ -84,17 +131,7 @@ func (p *Pool) StoreStream(ctx context.Context, path string, r io.Reader, attrs 
 		return err
 	})
 	if err != nil {
-		if tmp := p.uploadName(path); tmp != path {
-			cctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
-			_ = p.do1(cctx, "dele", tmp, func(s *Session) error {
-				arg, err := s.arg(tmp)
-				if err != nil {
-					return err
-				}
-				return s.c.Delete(arg)
-			})
-			cancel()
-		}
+		p.removeTemp(path)
 	}
 	return done, err
 }
@@ -117,8 +154,10 @@ func (c *countingReader) Read(b []byte) (int, error) {
 
 // Append uploads bytes [off, size) of src to the end of path, which holds
 // off bytes on the server (APPE), then checks the size and sets the
-// attributes. APPE cannot be repeated blindly: after a failure the
-// server's SIZE says how much arrived, and the rest is sent. A server that
+// attributes. APPE cannot be repeated blindly: after a failed transfer the
+// server's SIZE says how much arrived, and the rest is sent. After a
+// complete one (226) whose SIZE disagrees, nothing is sent again: the file
+// changed on the server, and the error says so. A server that
 // refuses APPE (proftpd by default: "451 /f: Append/Restart not permitted,
 // try again") gets ErrNotSupported at once, then and for the rest of the
 // mount, and the caller stores the whole file instead.
@@ -139,16 +178,27 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 			if err != nil {
 				return err
 			}
-			if err := s.upload("APPE "+arg, io.NewSectionReader(src, off, size-off)); err != nil {
+			if err := s.upload("APPE "+arg, ctxReader{ctx, io.NewSectionReader(src, off, size-off)}); err != nil {
 				return err
 			}
 			appended = true
-			done, err = p.afterUpload(s, arg, size, a, arg)
+			// Checked by size only: a digest of the whole file would
+			// need the bytes before off, which this upload does not send.
+			done, err = p.afterUpload(s, arg, size, a, arg, nil)
 			return err
 		})
 		if !appended && refused(err) {
 			p.q.ref.learn(optAppe, err.Error())
 			return done, asUnsupported("appe", path, err)
+		}
+		if appended && errors.Is(err, errSizeAfterUpload) {
+			// The server took the whole APPE (226) and holds another
+			// size than the listing's plus the bytes sent: the file
+			// changed on the server (removed, made again, cut by log
+			// rotation), or a middlebox cut the data connection
+			// cleanly. Resuming from its size would splice the new
+			// bytes into another file; the application gets the error.
+			return done, &Error{Op: "appe", Path: path, Err: errAppendedElsewhere, Msg: err.Error() + "; the file changed on the server or the transfer was cut"}
 		}
 		if !r.again(ctx, "appe", path, err) {
 			return done, err
@@ -165,6 +215,11 @@ func (p *Pool) Append(ctx context.Context, path string, src io.ReaderAt, off, si
 		off = have
 	}
 }
+
+// errAppendedElsewhere: an APPE went through but the file's size says it
+// was not appended to the file ftpfs knew. Not transient: sending again
+// would add the bytes twice.
+var errAppendedElsewhere = errors.New("the appended file is not the one listed")
 
 // Size returns the size of path (SIZE).
 func (p *Pool) Size(ctx context.Context, path string) (int64, error) {

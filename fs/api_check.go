@@ -31,15 +31,16 @@ var (
 	_ fusefs.FileFsyncdirer     = (*dirHandle)(nil)
 
 	// Files and their handles.
-	_ fusefs.NodeGetattrer = (*fileNode)(nil)
-	_ fusefs.NodeSetattrer = (*fileNode)(nil)
-	_ fusefs.NodeOpener    = (*fileNode)(nil)
-	_ fusefs.NodeLseeker   = (*fileNode)(nil)
-	_ fusefs.FileReader    = (*fileHandle)(nil)
-	_ fusefs.FileWriter    = (*fileHandle)(nil)
-	_ fusefs.FileFlusher   = (*fileHandle)(nil)
-	_ fusefs.FileFsyncer   = (*fileHandle)(nil)
-	_ fusefs.FileReleaser  = (*fileHandle)(nil)
+	_ fusefs.NodeGetattrer      = (*fileNode)(nil)
+	_ fusefs.NodeSetattrer      = (*fileNode)(nil)
+	_ fusefs.NodeOpener         = (*fileNode)(nil)
+	_ fusefs.NodeLseeker        = (*fileNode)(nil)
+	_ fusefs.NodeCopyFileRanger = (*fileNode)(nil)
+	_ fusefs.FileReader         = (*fileHandle)(nil)
+	_ fusefs.FileWriter         = (*fileHandle)(nil)
+	_ fusefs.FileFlusher        = (*fileHandle)(nil)
+	_ fusefs.FileFsyncer        = (*fileHandle)(nil)
+	_ fusefs.FileReleaser       = (*fileHandle)(nil)
 
 	// Symlinks.
 	_ fusefs.NodeReadlinker = (*symlinkNode)(nil)

@@ -35,7 +35,18 @@ type content struct {
 	serverSize int64 // bytes the server holds, when onServer
 	onServer   bool  // false for a file created here and not yet uploaded
 	minWrite   int64 // lowest offset written or truncated since the upload
-	dirty      bool
+	// grown: a truncate made the file longer since the upload. The hole
+	// goes up with STOR through the temporary name, not APPE: a failed
+	// APPE of it would leave part of the zeros under the real name, and
+	// truncate(2) changes a file whole or not at all.
+	grown bool
+	dirty bool
+	// failed is why the last upload failed, if it did and nothing was
+	// written since (errKilled: its writer was killed during it): the
+	// release does not try again (the close's retries are spent, and a
+	// full disk would take every byte once more for the same answer) but
+	// keeps the bytes.
+	failed error
 	// emptied: truncated to nothing by an open with O_TRUNC, and nothing
 	// written since. The close of a duplicate descriptor (a shell's
 	// `cmd > file` opens, dup2s and closes) does not upload that: the
@@ -96,7 +107,7 @@ func (c *content) write(p []byte, off int64) error {
 	}
 	c.markKnown(off, off+int64(len(p)))
 	c.minWrite = min(c.minWrite, off)
-	c.dirty, c.mtime, c.emptied = true, now(), false
+	c.dirty, c.mtime, c.emptied, c.failed = true, now(), false, nil
 	return nil
 }
 
@@ -104,12 +115,14 @@ func (c *content) truncate(n int64) error {
 	if c.up != nil {
 		c.up.abort()
 	}
+	grows := n > c.size()
 	if err := c.buf.Truncate(n); err != nil {
 		return err
 	}
+	c.grown = c.grown || grows
 	c.keep = min(c.keep, n)
 	c.minWrite = min(c.minWrite, n)
-	c.dirty, c.mtime, c.emptied = true, now(), false
+	c.dirty, c.mtime, c.emptied, c.failed = true, now(), false, nil
 	return nil
 }
 
@@ -173,7 +186,7 @@ func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.L
 		return applied, false, nil
 	}
 	size := c.size()
-	appendOnly := c.onServer && c.minWrite >= c.serverSize
+	appendOnly := c.onServer && c.minWrite >= c.serverSize && !c.grown
 	streamed := false
 	if c.up != nil {
 		streamed, applied = c.up.finish(size, a)
@@ -211,7 +224,7 @@ func (c *content) uploaded(size int64) {
 	oldKeep := c.keep
 	c.keep, c.serverSize = size, size
 	c.markKnown(oldKeep, size)
-	c.onServer, c.dirty, c.minWrite = true, false, math.MaxInt64
+	c.onServer, c.dirty, c.minWrite, c.grown, c.failed = true, false, math.MaxInt64, false, nil
 }
 
 func (c *content) store(ctx context.Context, r Remote, path string, size int64, a conn.Attrs) (conn.Applied, error) {

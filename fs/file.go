@@ -131,6 +131,7 @@ func (n *fileNode) revalidate(ctx context.Context) syscall.Errno {
 	}
 	e, ok := l.Get(baseName(p))
 	if !ok || e.Type == conn.TypeDir {
+		n.forgetDentry()
 		return syscall.ENOENT
 	}
 	n.setEntryAt(e, l.Asked())
@@ -140,6 +141,19 @@ func (n *fileNode) revalidate(ctx context.Context) syscall.Errno {
 		n.NotifyContent(-1, 0)
 	}
 	return 0
+}
+
+// forgetDentry tells the kernel to drop its entry for this file, which the
+// server no longer has: stat(2) would otherwise answer from the kernel's
+// cache for cache_timeout after open(2) said ENOENT (`test -e f && cat f`
+// failed). From the background: the kernel may hold the parent's lock for
+// the request that found out.
+func (n *fileNode) forgetDentry() {
+	name, parent := n.Parent()
+	if parent == nil {
+		return
+	}
+	n.fs.bg.start(func(context.Context) { _ = parent.NotifyEntry(name) })
 }
 
 // ensureContent gives the node a content describing the server's file,
@@ -201,6 +215,14 @@ func (n *fileNode) flush(ctx context.Context) error {
 	if n.fs.closing.Load() {
 		return errShuttingDown
 	}
+	if c := n.content; c.failed != nil && !conn.IsTransient(c.failed) {
+		// The server answered this content for good (a full disk, an
+		// append that landed on another file), or its writer was killed
+		// during the upload: the close of another handle on it gets the
+		// same answer, not the bytes sent again, which after an APPE
+		// would add them twice.
+		return c.failed
+	}
 	if n.fs.opts.Writeback && n.fs.wb != nil {
 		return n.enqueue(ctx)
 	}
@@ -211,8 +233,14 @@ func (n *fileNode) flush(ctx context.Context) error {
 	}
 	a := n.uploadAttrs(p)
 	sendA := withShownTime(a, n.content.mtime)
-	applied, sent, err := n.content.upload(context.WithoutCancel(ctx), n.fs.remote, p, n.fs.log, sendA)
+	uctx, stop := killable(ctx)
+	applied, sent, err := n.content.upload(uctx, n.fs.remote, p, n.fs.log, sendA)
+	if err != nil && wasKilled(uctx) {
+		err = errKilled
+	}
+	stop()
 	if err != nil {
+		n.content.failed = err
 		return err
 	}
 	e := n.getEntry()
@@ -241,10 +269,10 @@ func (n *fileNode) flush(ctx context.Context) error {
 	return nil
 }
 
-// release drops a handle; the last one frees the content. Changes still
-// pending then (an upload that failed at close, or a change made after the
-// last close) get one more upload, and if that fails too, the bytes are
-// kept in the cache directory and the log says where.
+// release drops a handle; the last one frees the content. Changes made
+// after the last close get their upload here; if that fails, or the upload
+// at close failed already (its retries spent), the bytes are kept in the
+// cache directory and the log says where.
 func (n *fileNode) release() {
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
@@ -252,7 +280,7 @@ func (n *fileNode) release() {
 	if n.handles > 0 || n.content == nil {
 		return
 	}
-	if n.content.dirty && !n.unlinked {
+	if c := n.content; c.dirty && !n.unlinked && c.failed == nil {
 		if err := n.flush(context.Background()); err != nil {
 			n.fs.log.Warn("upload at release failed", "path", n.remotePath(), "err", err)
 		}
@@ -262,14 +290,35 @@ func (n *fileNode) release() {
 	c.stopStream()
 	if c.dirty && !n.unlinked {
 		p := n.remotePath()
+		msg := "upload failed; the data is kept locally"
+		if errors.Is(c.failed, errKilled) {
+			msg = "the writer was killed while its file was uploaded; the data is kept locally"
+		}
 		if kept, err := c.buf.Keep(p); err == nil {
-			n.fs.log.Error("upload failed; the data is kept locally", "path", p, "copy", kept)
+			n.fs.log.Error(msg, "path", p, "copy", kept)
 		} else {
 			n.fs.log.Error("upload failed and the local copy could not be kept", "path", p, "err", err)
 		}
+		n.forgetShown()
 		return
 	}
 	_ = c.buf.Close()
+}
+
+// forgetShown is for a file whose change did not reach the server: what
+// the node and the kernel show (the size and time of the change) is
+// dropped, and the next look at the file asks the server, which has its
+// previous version, or for a file made here, none. Called with cmu held,
+// after the content is dropped.
+func (n *fileNode) forgetShown() {
+	p := n.remotePath()
+	n.fs.meta.Invalidate(p)
+	n.mu.Lock()
+	n.entryAt = time.Time{}
+	n.mu.Unlock()
+	// Not from within this request: the kernel may hold the inode's lock
+	// for it (release, setattr).
+	n.fs.bg.start(func(context.Context) { n.NotifyContent(-1, 0) })
 }
 
 // currentEntry is the node's entry with the content's size and time while

@@ -39,6 +39,11 @@ type fakeRemote struct {
 	stores    atomic.Int64
 	// listErr, when it has dir, is what List answers for it.
 	listErr map[string]error
+	// copyErr, when set, is what Copy answers; copies counts the calls.
+	copyErr error
+	copies  atomic.Int64
+	// streams counts StoreStream and Append calls.
+	streams atomic.Int64
 }
 
 func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error) {
@@ -108,6 +113,7 @@ func (r *fakeRemote) Store(ctx context.Context, p string, src io.ReaderAt, size 
 }
 
 func (r *fakeRemote) StoreStream(ctx context.Context, p string, src io.Reader, attrs func() conn.Attrs) (conn.Applied, error) {
+	r.streams.Add(1)
 	b, err := io.ReadAll(src)
 	if err != nil {
 		return conn.Applied{}, err
@@ -119,6 +125,7 @@ func (r *fakeRemote) StoreStream(ctx context.Context, p string, src io.Reader, a
 }
 
 func (r *fakeRemote) Append(ctx context.Context, p string, src io.ReaderAt, off, size int64, a conn.Attrs) (conn.Applied, error) {
+	r.streams.Add(1)
 	b := make([]byte, size-off)
 	if _, err := src.ReadAt(b, off); err != nil && err != io.EOF {
 		return conn.Applied{}, err
@@ -126,6 +133,25 @@ func (r *fakeRemote) Append(ctx context.Context, p string, src io.ReaderAt, off,
 	r.mu.Lock()
 	r.files[p] += string(b)
 	r.mu.Unlock()
+	return conn.Applied{}, nil
+}
+
+// Copy copies as proftpd's mod_copy does, unless copyErr says otherwise.
+func (r *fakeRemote) Copy(ctx context.Context, from, to string, size int64, a conn.Attrs) (conn.Applied, error) {
+	r.copies.Add(1)
+	if r.copyErr != nil {
+		return conn.Applied{}, r.copyErr
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, ok := r.files[from]
+	if !ok {
+		return conn.Applied{}, &conn.Error{Op: "site cpfr", Path: from, Code: 550, Msg: "No such file"}
+	}
+	if int64(len(data)) != size {
+		return conn.Applied{}, &conn.Error{Op: "site cpto", Path: to, Err: conn.ErrTransient, Msg: "size changed"}
+	}
+	r.files[to] = data
 	return conn.Applied{}, nil
 }
 

@@ -239,7 +239,7 @@ func (f *fsys) lookup(ctx context.Context, dir, name string) (conn.Entry, time.T
 // cacheUpdate records e as the entry at p, in the parent's cached listing
 // too, so that `ls` right after a change shows it without a new listing.
 func (f *fsys) cacheUpdate(p string, e conn.Entry) {
-	e.Name = baseName(p)
+	e.Name, e.TimeGrain = baseName(p), 0 // ftpfs's own change: its time is exact
 	f.meta.Update(cache.Parent(p), e.Name, e)
 	f.forgetContents(p, e.Type == conn.TypeDir)
 }
@@ -273,7 +273,8 @@ func (f *fsys) dirChanged(dir string) {
 	if _, ok := f.overrides.get(dir); ok {
 		f.overrides.update(dir, func(o *override) { o.hasMtime, o.pendingTime = false, false })
 	}
-	f.cacheTouch(dir, f.now())
+	// Whole seconds, as the server stores and lists it (MLSD).
+	f.cacheTouch(dir, f.now().Truncate(time.Second))
 }
 
 // track records whether n holds a content.

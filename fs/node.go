@@ -35,8 +35,10 @@ func (n *node) remotePath() string {
 	return n.fs.remoteOf(n.rel())
 }
 
-// setEntry records what ftpfs itself just made of the file.
+// setEntry records what ftpfs itself just made of the file. Its time is
+// exact: ftpfs set it (see keepExactTime).
 func (n *node) setEntry(e conn.Entry) {
+	e.TimeGrain = 0
 	n.setEntryAt(e, n.fs.now())
 }
 
@@ -50,7 +52,21 @@ func (n *node) setEntryAt(e conn.Entry, at time.Time) {
 	if !n.entryAt.IsZero() && !at.After(n.entryAt) {
 		return
 	}
-	n.entry, n.entryAt = e, at
+	n.entry, n.entryAt = keepExactTime(e, n.entry), at
+}
+
+// keepExactTime returns e with the time of old, what was shown before,
+// where e's time is coarse (LIST's minute or day, see conn.Entry.TimeGrain)
+// and old's lies within it: both are true, old is the more exact, and a
+// time shown must not move by itself when the listing is refreshed. On
+// vsftpd a directory's time, advanced to the second by a change made
+// here, went back to its minute at the next listing (a fresh tester).
+func keepExactTime(e, old conn.Entry) conn.Entry {
+	if e.TimeGrain > 0 && e.HasTime && old.HasTime && old.Type == e.Type &&
+		!old.ModTime.Before(e.ModTime) && old.ModTime.Before(e.ModTime.Add(e.TimeGrain)) {
+		e.ModTime = old.ModTime
+	}
+	return e
 }
 
 // currentEntry is what the node shows: its entry (fileNode refines it

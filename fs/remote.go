@@ -27,6 +27,10 @@ type Remote interface {
 	// Append adds bytes [off, size) of src to path, which holds off
 	// bytes, then sets a.
 	Append(ctx context.Context, path string, src io.ReaderAt, off, size int64, a conn.Attrs) (conn.Applied, error)
+	// Copy makes the server copy from, which holds size bytes, to to by
+	// itself, then sets a on to. conn.ErrNotSupported where the server
+	// cannot; any failure leaves to as something to replace.
+	Copy(ctx context.Context, from, to string, size int64, a conn.Attrs) (conn.Applied, error)
 	Rename(ctx context.Context, from, to string) error
 	Delete(ctx context.Context, path string) error
 	MakeDir(ctx context.Context, path string) error

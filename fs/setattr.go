@@ -44,7 +44,10 @@ func (n *node) attrReply(errno syscall.Errno, out *fuse.AttrOut) syscall.Errno {
 
 // truncate changes the size. ftruncate(2) (through a handle) is uploaded
 // when the handle is closed; truncate(2) on a path at once, even while
-// handles are open: none of them may write again before its release.
+// handles are open: none of them may write again before its release. A
+// truncate(2) whose upload fails (or whose caller is killed during it)
+// leaves the server's file as it was, and the mount shows that; with
+// handles open, their close uploads the new size.
 func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) syscall.Errno {
 	n.cmu.Lock()
 	defer n.cmu.Unlock()
@@ -61,6 +64,14 @@ func (n *fileNode) truncate(ctx context.Context, size int64, viaHandle bool) sys
 		return 0 // uploaded when the handle is closed
 	}
 	if err := n.flush(ctx); err != nil {
+		if n.handles == 0 {
+			// The content was made for this truncate from the server's
+			// file, which keeps its previous version: nothing of it is
+			// the application's to keep, and it must not be shown.
+			_ = n.content.buf.Close()
+			n.setContent(nil)
+			n.forgetShown()
+		}
 		return n.fs.uploadErrno(p, err)
 	}
 	if n.handles == 0 {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -179,6 +180,9 @@ func TestServerSideChanges(t *testing.T) {
 			if st, err := os.Stat(filepath.Join(m.Dir, "c")); err != nil || st.Size() != 3 {
 				t.Fatalf("stat c: %v", err)
 			}
+			if _, err := os.Stat(filepath.Join(m.Dir, "g")); err != nil {
+				t.Fatalf("stat g: %v", err)
+			}
 			if _, err := os.Stat(filepath.Join(m.Dir, "x")); !os.IsNotExist(err) {
 				t.Fatalf("stat x before it exists: %v", err)
 			}
@@ -214,6 +218,48 @@ func TestServerSideChanges(t *testing.T) {
 			}
 			if _, err := os.ReadFile(filepath.Join(m.Dir, "g")); !os.IsNotExist(err) {
 				t.Errorf("open of a file removed on the server: %v, want ENOENT", err)
+			}
+			// What open found out, stat agrees with (the kernel's entry
+			// is dropped, not kept for cache_timeout).
+			if !eventually(func() bool { _, err := os.Stat(filepath.Join(m.Dir, "g")); return os.IsNotExist(err) }) {
+				t.Error("stat still shows a file that open found removed on the server")
+			}
+		})
+	}
+}
+
+// TestShownTimeStaysOnRefresh checks that a directory's time, advanced to
+// the second by a change made through the mount, does not go back to
+// LIST's minute when the listing is refreshed (vsftpd, the LIST-only
+// in-process server): a time shown must not move by itself.
+func TestShownTimeStaysOnRefresh(t *testing.T) {
+	RequireFUSE(t)
+	for _, kind := range []string{KindVsftpd, KindInProcessLIST} {
+		t.Run(kind, func(t *testing.T) {
+			root := t.TempDir()
+			srv := StartKind(t, kind, root)
+			m := MountServer(t, srv, "cache_timeout=1")
+			for try := 0; ; try++ {
+				d := filepath.Join(m.Dir, fmt.Sprintf("d%d", try))
+				must(t, os.Mkdir(d, 0o755))
+				write(t, filepath.Join(d, "n1"), []byte("x"))
+				must(t, os.Remove(filepath.Join(d, "n1")))
+				st, err := os.Stat(d)
+				must(t, err)
+				shown := st.ModTime()
+				if shown.Second() == 0 && try < 3 {
+					continue // the minute itself: nothing to tell apart
+				}
+				if shown.Nanosecond() != 0 {
+					t.Errorf("a directory's time has fractions of a second: %v", shown)
+				}
+				time.Sleep(1500 * time.Millisecond) // past cache_timeout
+				st, err = os.Stat(d)
+				must(t, err)
+				if !st.ModTime().Equal(shown) {
+					t.Errorf("the directory's time moved from %v to %v when its listing was refreshed", shown, st.ModTime())
+				}
+				return
 			}
 		})
 	}

@@ -26,17 +26,17 @@ func TestWritebackCrash(t *testing.T) {
 	srcs := map[bool]string{false: crashTree(t, false), true: crashTree(t, true)}
 	archives := map[bool]string{}
 	for ro, src := range srcs {
-		archives[ro] = filepath.Join(t.TempDir(), "a.tar")
+		archives[ro] = filepath.Join(tempDir(t), "a.tar")
 		Run(t, time.Minute, "tar", "-cf", archives[ro], "-C", src, "d0", "d1", "d2")
 	}
-	root := t.TempDir()
+	root := tempDir(t)
 	srv := StartServer(t, KindPureFTPd, root)
 	proxy, via := ProxyServer(t, srv)
 	for seed := int64(1); seed <= 10; seed++ {
 		ro := seed%4 == 0
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(seed))
-			cacheDir := t.TempDir()
+			cacheDir := tempDir(t)
 			dir := fmt.Sprintf("s%d", seed)
 			proxy.Stall(15 * time.Millisecond)
 			m := MountServer(t, via, "writeback", "cache_dir="+cacheDir)
@@ -90,7 +90,7 @@ func TestWritebackCrash(t *testing.T) {
 // crashTree makes the tree the crash test unpacks: 60 files of up to
 // 180 KiB in six directories, with modes and times of their own.
 func crashTree(t *testing.T, readOnlyDirs bool) string {
-	src := t.TempDir()
+	src := tempDir(t)
 	when := time.Date(2018, 5, 6, 7, 8, 9, 0, time.UTC)
 	for i := 0; i < 60; i++ {
 		p := filepath.Join(src, fmt.Sprintf("d%d", i%3), fmt.Sprintf("e%d", i%2), fmt.Sprintf("f%02d", i))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ftpfs/ftpfs/internal/testserver"
@@ -31,7 +32,17 @@ func StartInProcessTLS(t testing.TB, kind, root, mode string) *Server {
 	return startInProcess(t, kind, root, mode)
 }
 
-func startInProcess(t testing.TB, kind, root, mode string) *Server {
+// StartInProcessHash is StartInProcess with ftpserverlib's digest
+// commands on (XSHA512, XSHA256, ... and HASH), corrupting uploads while
+// *corrupt is above zero (see testserver.Config.Corrupt); corrupt may be
+// nil.
+func StartInProcessHash(t testing.TB, root string, corrupt *atomic.Int32) *Server {
+	return startInProcess(t, KindInProcess, root, "", func(c *testserver.Config) {
+		c.Hash, c.Corrupt = true, corrupt
+	})
+}
+
+func startInProcess(t testing.TB, kind, root, mode string, tweak ...func(*testserver.Config)) *Server {
 	t.Helper()
 	// Ports from the same slots real servers use, so that a fault proxy can
 	// stand in front of the control port and the passive range.
@@ -57,6 +68,9 @@ func startInProcess(t testing.TB, kind, root, mode string) *Server {
 		}
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		cfg.Implicit = mode == "implicit"
+	}
+	for _, f := range tweak {
+		f(&cfg)
 	}
 	srv, err := testserver.Start(ln, cfg)
 	if err != nil {

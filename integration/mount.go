@@ -281,3 +281,29 @@ func AbortFUSE(dir string) {
 		_ = os.WriteFile(filepath.Join(ctl, minor, "abort"), []byte("1"), 0o200)
 	}
 }
+
+// detach unmounts dir lazily: umount2(MNT_DETACH) as root, fusermount3 -u
+// -z as an ordinary user, who may not call umount2 (scripts/test runs
+// the suite as either).
+func detach(dir string) {
+	if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+		_ = exec.Command("fusermount3", "-u", "-z", dir).Run()
+	}
+}
+
+// tempDir is t.TempDir for trees with read-only directories (tar's modes):
+// before its removal every directory in it is made writable again, which
+// root does not need but an ordinary user does.
+func tempDir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	t.Cleanup(func() {
+		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				_ = os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+	})
+	return d
+}

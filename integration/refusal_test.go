@@ -229,7 +229,7 @@ func TestMountFailsWhenRootUnlisted(t *testing.T) {
 	}
 	if IsMounted(mnt) {
 		t.Errorf("%s left mounted", mnt)
-		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+		detach(mnt)
 	}
 }
 

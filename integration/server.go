@@ -24,10 +24,12 @@ const (
 	KindVsftpd = "vsftpd"
 	// KindPureFTPd is pure-ftpd 1.0.50 (MLSD; lists "." and "..").
 	KindPureFTPd = "pure-ftpd"
-	// KindProFTPd is proftpd 1.3.8 (MLSD, MFMT, UTF8; Telnet IAC handling on the control connection).
+	// KindProFTPd is proftpd 1.3.8 (MLSD, MFMT, UTF8; Telnet IAC handling on the control connection;
+	// SITE CPFR/CPTO through mod_copy).
 	KindProFTPd = "proftpd"
 	// KindProFTPdDefault is proftpd 1.3.8 in its default configuration: AllowStoreRestart off refuses
-	// APPE with "451 PATH: Append/Restart not permitted, try again".
+	// APPE with "451 PATH: Append/Restart not permitted, try again". It loads mod_copy, as Debian's
+	// default modules.conf does.
 	KindProFTPdDefault = "proftpd-default"
 	// KindPyftpdlib is pyftpdlib 1.5.7 (MLSD, MFMT).
 	KindPyftpdlib = "pyftpdlib"
@@ -100,6 +102,14 @@ type serverOptions struct {
 	maxSessions int
 	tls         string
 	refuse      string
+	digest      bool
+}
+
+// WithDigest loads proftpd's mod_digest (HASH and XSHA256 and the like),
+// as scripts/ftp-server's --digest describes; StartServer skips the test
+// when the module is not installed.
+func WithDigest() ServerOption {
+	return func(o *serverOptions) { o.digest = true }
 }
 
 // WithRefuse makes a pyftpdlib server refuse the commands named in spec, "CMD[=HOW],...", as
@@ -181,6 +191,9 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 		}
 		if o.refuse != "" {
 			args = append(args, "--refuse", o.refuse)
+		}
+		if o.digest {
+			args = append(args, "--digest", "on")
 		}
 		if o.tls != "" {
 			args = append(args, "--tls", o.tls)

@@ -32,7 +32,7 @@ func waitUnmounted(t *testing.T, dir string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for IsMounted(dir) {
 		if time.Now().After(deadline) {
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
+			detach(dir)
 			t.Fatalf("%s still mounted", dir)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -86,7 +86,7 @@ func TestFstab(t *testing.T) {
 	write(t, fstab, []byte(line))
 	defer func() {
 		if IsMounted(mnt) {
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+			detach(mnt)
 		}
 	}()
 	Run(t, 30*time.Second, "mount", "-T", fstab, mnt)
@@ -168,7 +168,7 @@ func TestUnprivilegedUser(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	defer func() {
 		if IsMounted(mnt) {
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+			detach(mnt)
 		}
 	}()
 	if err != nil {
@@ -201,7 +201,7 @@ func TestUnprivilegedUser(t *testing.T) {
 		t.Errorf("background mount on a mount point the user may not write to: %v, %q; want fusermount3's reason on one line", err, out)
 	}
 	if IsMounted(rootOwned) {
-		_ = syscall.Unmount(rootOwned, syscall.MNT_DETACH)
+		detach(rootOwned)
 		t.Error("mounted where the user may not write")
 	}
 
@@ -222,7 +222,7 @@ func TestUnprivilegedUser(t *testing.T) {
 	}
 	if IsMounted(mnt) {
 		t.Error("mounted with allow_other")
-		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+		detach(mnt)
 	}
 }
 
@@ -246,7 +246,7 @@ func TestNoPasswordInProcessList(t *testing.T) {
 		if code, out := runFtpfs(t, nil, url, mnt); code != 0 {
 			t.Fatalf("exit %d: %s", code, out)
 		}
-		defer func() { _ = syscall.Unmount(mnt, 0); waitUnmounted(t, mnt) }()
+		defer func() { detach(mnt); waitUnmounted(t, mnt) }()
 		pids := ftpfsPids(mnt)
 		if len(pids) != 1 {
 			t.Fatalf("ftpfs processes for %s: %v", mnt, pids)
@@ -301,14 +301,14 @@ func TestCredentialSources(t *testing.T) {
 		cmd.Stdin = strings.NewReader(srv.Password + "\n")
 		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 		out, err := cmd.CombinedOutput()
-		defer func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) }()
+		defer func() { detach(mnt) }()
 		if err != nil || !IsMounted(mnt) {
 			t.Fatalf("mount with a prompted password: %v, mounted %v\n%s", err, IsMounted(mnt), out)
 		}
 		if !strings.Contains(string(out), "Password for "+srv.User+"@127.0.0.1") {
 			t.Errorf("no prompt shown: %q", out)
 		}
-		_ = syscall.Unmount(mnt, 0)
+		detach(mnt)
 		waitUnmounted(t, mnt)
 	})
 }

@@ -19,7 +19,7 @@ import (
 // and the rename must follow the upload).
 func TestWritebackOrder(t *testing.T) {
 	RequireFUSE(t)
-	src := filepath.Join(t.TempDir(), "t")
+	src := filepath.Join(tempDir(t), "t")
 	for _, d := range []string{"d", "d/e"} {
 		must(t, os.MkdirAll(filepath.Join(src, d), 0o755))
 		for i := 0; i < 30; i++ {
@@ -33,13 +33,13 @@ func TestWritebackOrder(t *testing.T) {
 	}
 	must(t, os.Chmod(filepath.Join(src, "d", "e"), 0o555))
 	must(t, os.Chmod(filepath.Join(src, "d"), 0o555))
-	archive := filepath.Join(t.TempDir(), "ro.tar")
+	archive := filepath.Join(tempDir(t), "ro.tar")
 	Run(t, time.Minute, "tar", "-cf", archive, "-C", filepath.Dir(src), "t")
 	when := time.Date(2020, 2, 2, 2, 2, 2, 0, time.UTC)
 
 	for _, kind := range AllKinds() {
 		t.Run(kind, func(t *testing.T) {
-			root := t.TempDir()
+			root := tempDir(t)
 			srv := StartKind(t, kind, root)
 			m := MountServer(t, srv, "writeback")
 			Run(t, 2*time.Minute, "tar", "-xf", archive, "-C", m.Dir)
@@ -113,7 +113,7 @@ func TestWritebackOrder(t *testing.T) {
 // find nothing to do.
 func TestRsyncDirectoryTimes(t *testing.T) {
 	RequireFUSE(t)
-	src := filepath.Join(t.TempDir(), "src")
+	src := filepath.Join(tempDir(t), "src")
 	for i := 0; i < 24; i++ {
 		p := filepath.Join(src, fmt.Sprintf("d%d", i%3), fmt.Sprintf("e%d", i%2), fmt.Sprintf("f%02d", i))
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
@@ -129,7 +129,7 @@ func TestRsyncDirectoryTimes(t *testing.T) {
 	for _, kind := range []string{KindPureFTPd, KindInProcess} {
 		for _, mode := range []string{"default", "writeback"} {
 			t.Run(kind+"/"+mode, func(t *testing.T) {
-				root := t.TempDir()
+				root := tempDir(t)
 				srv := StartKind(t, kind, root)
 				var opts []string
 				if mode == "writeback" {

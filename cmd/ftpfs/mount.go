@@ -31,7 +31,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 		Timeout: o.timeout, RetryTimeout: o.retryTimeout, Connections: o.connections, Logger: log,
 		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure, Encoding: o.encoding,
 		Active: o.active, ActiveAddr: o.activeAddr, SourceAddr: o.sourceAddr, Account: o.account,
-		CCC: o.tlsCCC, ClearData: o.clearData, DirectUpload: o.directUpload, DisableMLSD: o.disableMLSD,
+		CCC: o.tlsCCC, ClearData: o.clearData, DirectUpload: o.directUpload, DisableMLSD: o.disableMLSD, Verify: o.verify,
 		DisableExactTimes: o.disableExactTimes,
 	}
 	if o.insecure {

@@ -58,6 +58,8 @@ type options struct {
 	writeback    bool
 	// directUpload: STOR in place, without a temporary name.
 	directUpload bool
+	// verify: how uploads are checked, conn.VerifyDigest or conn.VerifySize.
+	verify string
 	// writebackWait bounds the wait for queued uploads after the unmount.
 	writebackWait time.Duration
 	// disableExactTimes: LIST's times as listed, without MDTM.
@@ -262,6 +264,15 @@ func (o *options) valueOptions() map[string]func(string) error {
 			return nil
 		},
 		"account": func(v string) error { o.account = v; return nil },
+		"verify": func(v string) error {
+			switch v {
+			case conn.VerifySize, conn.VerifyDigest:
+				o.verify = v
+			default:
+				return errors.New("want verify=digest (the server's digest where it offers one, the default) or verify=size (the size only)")
+			}
+			return nil
+		},
 		"tls_data": func(v string) error {
 			switch v {
 			case "clear":

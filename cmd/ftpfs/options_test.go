@@ -75,6 +75,15 @@ func TestParseArgs(t *testing.T) {
 		{"tls implicit with port", []string{"host:/", "/mnt", "-o", "tls=implicit,port=9990"}, func(o *options) bool {
 			return o.tls == conn.TLSImplicit && o.port == 9990
 		}},
+		{"uploads checked by digest by default", []string{"host:/", "/mnt"}, func(o *options) bool {
+			return o.verify == ""
+		}},
+		{"verify=size", []string{"host:/", "/mnt", "-o", "verify=size"}, func(o *options) bool {
+			return o.verify == conn.VerifySize
+		}},
+		{"verify=digest", []string{"host:/", "/mnt", "-o", "verify=digest"}, func(o *options) bool {
+			return o.verify == conn.VerifyDigest
+		}},
 		{"help", []string{"--help"}, func(o *options) bool { return o.help }},
 		{"version", []string{"-V"}, func(o *options) bool { return o.version }},
 	}
@@ -103,6 +112,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"[::1/x", "/mnt"}, "unclosed ["},
 		{[]string{"sftp://host/", "/mnt"}, "unsupported scheme"},
 		{[]string{"host:/", "/mnt", "-o", "tls=maybe"}, "tls=maybe"},
+		{[]string{"host:/", "/mnt", "-o", "verify=md5"}, "verify=md5"},
+		{[]string{"host:/", "/mnt", "-o", "verify"}, "needs a value"},
 		{[]string{"ftp:///path", "/mnt"}, "no host"},
 		{[]string{"ftp://host/?x=1", "/mnt"}, "query"},
 		{[]string{"ftp://host:99999/", "/mnt"}, "port"},

@@ -45,6 +45,8 @@ Options:
                       leaving them to the next mount (default 600)
   direct_upload       write uploads in place, not under a temporary name renamed
                       over the file once whole
+  verify=size         check uploads by their size only, not by the server's digest
+                      (HASH, XSHA256...) where it offers one (verify=digest, the default)
   tls, tls=explicit   FTPS: AUTH TLS on the control port, data connections protected
   tls=implicit        FTPS with TLS from the first byte (usually port 990)
   cafile=PATH         also trust the CA certificate(s) in PATH (PEM)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"sync/atomic"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -35,6 +36,17 @@ type Config struct {
 	// Connected, when set, is told each client's address as it connects,
 	// for tests of the address a client connects from.
 	Connected func(net.Addr)
+	// Hash offers ftpserverlib's digest commands (EnableHASH): HASH,
+	// XCRC, XMD5, XSHA1, XSHA256, XSHA512.
+	Hash bool
+	// Corrupt, when set, counts uploads still to be corrupted: while it
+	// is above zero, each upload has its first byte inverted on its way
+	// to disk (the size stays right), and the count goes down by one.
+	Corrupt *atomic.Int32
+	// Reading, when set, is called before a file is opened for reading
+	// (RETR, and the digest commands, which read the whole file): a test
+	// can hold the reply there, as a server hashing a big file does.
+	Reading func(name string)
 }
 
 // Start listens on ln and serves in the background until Stop.
@@ -45,6 +57,7 @@ func Start(ln net.Listener, cfg Config) (*ftpserver.FtpServer, error) {
 		// root. The data connection must still come from, and go to, the
 		// control connection's address (IPMatchRequired, the default).
 		ActiveTransferPortNon20: true,
+		EnableHASH:              cfg.Hash,
 	}}
 	if cfg.PasvLo > 0 {
 		d.settings.PassiveTransferPortRange = ftpserver.PortRange{Start: cfg.PasvLo, End: cfg.PasvHi}
@@ -92,13 +105,45 @@ func (d *driver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserv
 	if d.cfg.User != "" && (user != d.cfg.User || pass != d.cfg.Password) {
 		return nil, errors.New("login incorrect")
 	}
-	return followLinks{afero.NewBasePathFs(afero.NewOsFs(), d.cfg.Root)}, nil
+	return followLinks{afero.NewBasePathFs(afero.NewOsFs(), d.cfg.Root), d.cfg.Corrupt, d.cfg.Reading}, nil
 }
 
 // followLinks lists directories with each entry's target's attributes, as
 // pyftpdlib does. ftpserverlib would list a symlink's own (lstat) size as a
 // regular file's while RETR sends the target's bytes.
-type followLinks struct{ afero.Fs }
+type followLinks struct {
+	afero.Fs
+	corrupt *atomic.Int32     // Config.Corrupt
+	reading func(name string) // Config.Reading
+}
+
+// OpenFile opens a file, for an upload to be corrupted if Config.Corrupt
+// asks for it, and tells Config.Reading of a file opened for reading.
+func (f followLinks) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if f.reading != nil && flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		f.reading(name)
+	}
+	file, err := f.Fs.OpenFile(name, flag, perm)
+	if err != nil || flag&(os.O_WRONLY|os.O_RDWR) == 0 || f.corrupt == nil || f.corrupt.Add(-1) < 0 {
+		return file, err
+	}
+	return &corrupting{File: file}, nil
+}
+
+// corrupting inverts the first byte written to it.
+type corrupting struct {
+	afero.File
+	done bool
+}
+
+func (c *corrupting) Write(b []byte) (int, error) {
+	if c.done || len(b) == 0 {
+		return c.File.Write(b)
+	}
+	c.done = true
+	flipped := append([]byte{^b[0]}, b[1:]...)
+	return c.File.Write(flipped)
+}
 
 // ReadDir implements ftpserverlib's ClientDriverExtensionFileList.
 func (f followLinks) ReadDir(name string) ([]os.FileInfo, error) {

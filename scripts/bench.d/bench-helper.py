@@ -20,6 +20,10 @@ directory or file, which is the least any FTP client can do.
   bench-helper.py local-randread PATH SIZE SECS   the same with pread(2) on a local/mounted file
   bench-helper.py same-files LDIR RDIR        prints "SAME TOTAL": of the TOTAL files under LDIR, how
                                               many exist under RDIR with the same bytes (no FTP)
+  bench-helper.py copy RSRC RDST [stream]     copy RSRC to RDST on the server: SITE CPFR and SITE CPTO
+                                              in one round trip where FEAT lists "SITE COPY" (proftpd's
+                                              mod_copy), else (or with "stream") RETR on one session
+                                              streamed into STOR on a second; prints "SECONDS METHOD"
 
 The FTP commands read FTP_HOST, FTP_PORT, FTP_USER and FTP_PASSWORD from the environment. With
 FTP_TYPE_ONCE=1 (scripts/bench --rtt) walk, put-tree and get-tree send TYPE once per session and
@@ -141,6 +145,7 @@ def connect():
     except ftplib.Error:
         feats = ""
     f.use_mlsd = "MLST" in feats
+    f.feats = feats
     return f
 
 
@@ -247,6 +252,29 @@ def get_tree(f, rdir, ldir):
                 retr(f, rdir + "/" + name, fh.write)
 
 
+def site_copy(f, src, dst):
+    """SITE CPFR and SITE CPTO sent together (proftpd answers a CPTO after a failed CPFR with 503,
+    copying nothing), then their replies: 350 and 250."""
+    f.putcmd("SITE CPFR " + src)
+    f.putcmd("SITE CPTO " + dst)
+    for want, cmd in (("350", "SITE CPFR"), ("2", "SITE CPTO")):
+        resp = f.getmultiline()
+        if not resp.startswith(want):
+            die("%s: %s" % (cmd, resp))
+
+
+def stream_copy(f, g, src, dst):
+    """RETR src on f, its bytes sent on as they come into STOR dst on g."""
+    with f.transfercmd("RETR " + src) as rconn, g.transfercmd("STOR " + dst) as wconn:
+        while True:
+            b = rconn.recv(1 << 20)
+            if not b:
+                break
+            wconn.sendall(b)
+    f.voidresp()
+    g.voidresp()
+
+
 def offsets(size):
     """4 KiB-aligned offsets in a random order that visits every block once before any repeats, as
     fio's randread does by default (its random map), so that a read is a page cache hit only after a
@@ -329,6 +357,21 @@ def main(argv):
             f = connect()
             randread(f, a[0], int(a[1]), float(a[2]))
             f.quit()
+        elif cmd == "copy":
+            # Timed from after the login(s), as below.
+            f = connect()
+            on_server = len(a) < 3 and "SITE COPY" in f.feats
+            g = None if on_server else connect()
+            t0 = time.perf_counter()
+            if on_server:
+                site_copy(f, a[0], a[1])
+            else:
+                stream_copy(f, g, a[0], a[1])
+            elapsed = time.perf_counter() - t0
+            for s in (f, g):
+                if s is not None:
+                    s.quit()
+            print("%.6f %s" % (elapsed, "site-copy" if on_server else "retr-stor"))
         elif cmd in ("walk", "put-tree", "get-tree"):
             # Timed from after the login to the end of the last transfer (ftpfs logs in when it
             # mounts, which the benchmark does not time either).

@@ -1,4 +1,4 @@
-# latency.sh: the workloads of scripts/bench --rtt MS (sourced by it), L1 to L7, through
+# latency.sh: the workloads of scripts/bench --rtt MS (sourced by it), L1 to L8, through
 # scripts/latency-proxy; the same NAME_fs / NAME_raw shape as workloads.sh, with the FTP commands
 # ftpfs sent counted from its debug log.
 
@@ -267,6 +267,12 @@ lrsync_raw() { :; } # measured with L3
 lcp_fs() { put_fs lcp "$1" "$2" cp -r "$LOCAL/src"; }
 lcp_raw() { :; } # measured with L5
 
+# L8. cp of a file within the mount, and cp --reflink=never: workload 8 (workloads.sh) over the link
+lcopy_fs() { copy_in_mount lcopy "$1" "$2"; }
+lcopy_raw() { raw_copy lcopy "$1"; }
+lcopyrw_fs() { copy_in_mount lcopyrw "$1" "$2" --reflink=never; }
+lcopyrw_raw() { raw_copy lcopyrw "$1" stream; }
+
 run_latency() {
 	log "L1. ls -l of $LFLAT_N files, cold"
 	run_workload lls lls
@@ -284,5 +290,8 @@ run_latency() {
 	run_workload lrsync lrsync
 	log "L7. cp -r of $LSRC_N files into the mount"
 	run_workload lcp lcp
+	log "L8. cp of $(size_label "$COPY_MIB") within the mount"
+	run_workload lcopy lcopy
+	run_workload lcopyrw lcopyrw
 }
 

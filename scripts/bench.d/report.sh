@@ -97,6 +97,30 @@ print_table() {
 	row untar s "6a. untar $(thousands "$SRC_N") files ($SRC_DIRS dirs, 100 B-20 KB) into the mount (diff -r on server ok)" "ftplib: MKD+STOR each, 1 session"
 	row cpout s "6b. cp -r of that tree back to local disk, cold mount" "ftplib: LIST+RETR each, 1 session"
 	row par MB/s "7. $PAR_N readers at once, $PAR_N × $(size_label "$PAR_MIB") files (cat), aggregate" "$PAR_N curls at once"
+	row copy s "8a. cp of a $(size_label "$COPY_MIB") file within the mount (copy_file_range; the copy checked on the server)" "$(copy_tool copy)"
+	row copyrw s "8b. the same with cp --reflink=never (cp reads and writes through the mount)" "$(copy_tool copyrw)"
+	copy_ratio copy copyrw 8
+	echo
+	echo "FTP commands ftpfs sent for 8 (its last run): cp: ${VERBS[copy]:-—}; cp --reflink=never: ${VERBS[copyrw]:-—}"
+}
+
+# copy_tool ROW: how the raw client copied in workload 8 (L8).
+copy_tool() {
+	case ${COPY_RAW[$1]:-} in
+	site-copy) echo "ftplib: SITE CPFR+CPTO" ;;
+	retr-stor) echo "ftplib: RETR into STOR, 2 sessions" ;;
+	*) echo "ftplib" ;;
+	esac
+}
+# copy_ratio ROW ROWRW LABEL: under the table, after a blank line, ftpfs's cp against its
+# cp --reflink=never.
+copy_ratio() {
+	local a b
+	a=$(median "${VALS[$1.ftpfs]:-}")
+	b=$(median "${VALS[$2.ftpfs]:-}")
+	[[ -n $a && -n $b ]] || return 0
+	echo
+	echo "$3: ftpfs's cp took $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')x the time of its cp --reflink=never (cp reading and writing through the mount)."
 }
 
 # cmds_cell ROW [PERFILE]: ftpfs's FTP commands for the workload: the median over the runs (and the
@@ -153,11 +177,14 @@ print_latency_table() {
 	lrow ltarw "L5w. tar -x of the source tree into the mount with -o writeback (rclone: --vfs-cache-mode writes)" "ftplib: MKD+STOR of every file; the runs of L5" "$LSRC_N" tar
 	lrow lrsync "L6. rsync -a of the source tree out of the mount" "ftplib: LIST+RETR of every file; the runs of L3"
 	lrow lcp "L7. cp -r of the source tree into the mount (diff -r on server ok)" "ftplib: MKD+STOR of every file; the runs of L5" "$LSRC_N" cp
+	lrow lcopy "L8a. cp of a $(size_label "$COPY_MIB") file within the mount (copy_file_range)" "$(copy_tool lcopy)"
+	lrow lcopyrw "L8b. the same with cp --reflink=never (cp reads and writes through the mount)" "$(copy_tool lcopyrw)"
+	copy_ratio lcopy lcopyrw L8
 	echo
 	echo "FTP commands ftpfs sent, by command (its last run of each workload):"
 	echo
 	local key
-	for key in lls lfind lgrep lcat ltar ltarw lrsync lcp; do
+	for key in lls lfind lgrep lcat ltar ltarw lrsync lcp lcopy lcopyrw; do
 		[[ -z ${VERBS[$key]:-} ]] || echo "- ${key#l}: ${VERBS[$key]}"
 	done
 }

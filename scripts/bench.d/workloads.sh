@@ -315,6 +315,56 @@ par_raw() {
 	add par raw "$(calc "$PAR_N * $PAR_MIB * $MiB / $T / 1e6")"
 }
 
+# 8. cp of a file within the mount: as cp does (copy_file_range, which ftpfs answers with a copy on
+# the server where it has one: proftpd's mod_copy), and with --reflink=never, where cp reads and
+# writes through the mount, as the kernel does where the server cannot copy. ftpfs is mounted with
+# -o debug to count the commands it sent (cmds_begin, cmds_end in latency.sh), RETR and STOR among
+# them.
+declare -A COPY_RAW=() # COPY_RAW[row]: how the raw client copied (bench-helper.py copy's METHOD)
+make_copy_source() { # copy.bin on the server, dated 2020, so that a copy's own time shows
+	head -c $((COPY_MIB * MiB)) /dev/urandom >"$SRV/copy.bin"
+	touch -d 2020-01-01T00:00:00Z "$SRV/copy.bin"
+}
+check_copy() { # check_copy NAME: the server's NAME is copy.bin byte for byte, with a time of its own
+	cmp -s "$SRV/copy.bin" "$SRV/$1" || { log "the server's $1 differs from copy.bin" && return 1; }
+	(($(stat -c %Y "$SRV/$1") > $(stat -c %Y "$SRV/copy.bin"))) ||
+		{ log "the server's $1 has copy.bin's time, not its own" && return 1; }
+}
+# copy_in_mount ROW KIND RUN [CP-OPTION...]: one cold cp of copy.bin to a new name on a fresh mount.
+copy_in_mount() {
+	local row=$1 kind=$2 run=$3 name=$1-$2-$3.bin ok=1 MOUNT_EXTRA=",debug,log_file=$DEBUG_LOG"
+	shift 3
+	rm -f "$SRV/$name"
+	drop_caches
+	mount_fs "$kind" || return 1
+	cmds_begin
+	timed timeout --foreground "$TMO" cp "$@" "$MNT/copy.bin" "$MNT/$name" || ok=0
+	cmds_end "$row" "$kind"
+	unmount_fs
+	note_rss "$row"
+	((ok)) && { check_copy "$name" || ok=0; }
+	rm -f "$SRV/$name"
+	((ok)) && add "$row" "$kind" "$T"
+}
+# raw_copy ROW RUN [stream]: one cold copy by the raw client (bench-helper.py copy).
+raw_copy() {
+	local row=$1 name=$1-raw-$2.bin ok=1 method=""
+	shift 2
+	rm -f "$SRV/$name"
+	drop_caches
+	timeout "$TMO" "$PY" "$HELPER" copy /copy.bin "/$name" "$@" >"$WORK/got" || ok=0
+	((ok)) && { read -r T method <"$WORK/got" || ok=0; }
+	((ok)) && { check_copy "$name" || ok=0; }
+	rm -f "$SRV/$name"
+	((ok)) || return 1
+	COPY_RAW[$row]=$method
+	add "$row" raw "$T"
+}
+copy_fs() { copy_in_mount copy "$1" "$2"; }
+copy_raw() { raw_copy copy "$1"; }
+copyrw_fs() { copy_in_mount copyrw "$1" "$2" --reflink=never; }
+copyrw_raw() { raw_copy copyrw "$1" stream; }
+
 # run_workload ROW NAME: RUNS cold runs of NAME_raw and NAME_fs for each filesystem, alternating.
 run_workload() {
 	local row=$1 name=$2 i kind

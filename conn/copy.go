@@ -1,0 +1,78 @@
+package conn
+
+import (
+	"context"
+	"strings"
+)
+
+// Copy makes the server copy the file from to to by itself, with proftpd's
+// mod_copy (SITE CPFR from, answered 350, then SITE CPTO to, answered
+// 250; FEAT lists "SITE COPY"): no byte crosses the network. Then, in a
+// second flight, SIZE checks that to holds size bytes and the attributes
+// a are set (SITE CHMOD, MFMT), as after an upload. to is written in
+// place: after a failure it may hold part of the copy, or nothing.
+//
+// A server that refuses SITE CPFR or SITE CPTO (500 or 502: every server
+// but proftpd with mod_copy) gets ErrNotSupported at once, then and for
+// the rest of the mount, without a command sent. Other failures are
+// returned as they are: a 550 for a missing source, or ErrTransient when
+// to does not hold size bytes after the copy (the source changed on the
+// server), in which case the copy is not repeated.
+func (p *Pool) Copy(ctx context.Context, from, to string, size int64, a Attrs) (Applied, error) {
+	if p.q.ref.refused(optCopy) {
+		return Applied{}, &Error{Op: "site cpfr", Path: from, Msg: "the server has no SITE CPFR", Err: ErrNotSupported}
+	}
+	from, err := p.cc.toServer("site cpfr", from)
+	if err != nil {
+		return Applied{}, err
+	}
+	to, err = p.cc.toServer("site cpto", to)
+	if err != nil {
+		return Applied{}, err
+	}
+	var done Applied
+	err = p.do1(ctx, "site cpto", from+" -> "+to, func(s *Session) error {
+		fromArg, toArg, err := s.renameArgs(from, to)
+		if err != nil {
+			return err
+		}
+		if strings.ContainsAny(fromArg+toArg, "\r\n") {
+			return &Error{Op: "site cpfr", Path: from, Msg: "a name with a line break", Err: ErrNotSupported}
+		}
+		if err := p.flight(s, copySteps(fromArg, toArg)); err != nil {
+			return err
+		}
+		done = Applied{}
+		steps := append(p.sizeStep("site cpto", "copy", toArg, size, nil), p.attrSteps(s, toArg, a, &done)...)
+		if len(steps) == 0 {
+			return nil
+		}
+		return p.flight(s, steps)
+	})
+	if refused(err) {
+		p.q.ref.learn(optCopy, err.Error())
+		return done, asUnsupported("site cpfr", from, err)
+	}
+	return done, err
+}
+
+// copySteps are SITE CPFR and SITE CPTO, written together: a CPFR that
+// fails makes proftpd answer the CPTO with "503 Bad sequence of
+// commands", which copies nothing, so nothing waits for the first reply.
+// The first failure is the flight's error.
+func copySteps(from, to string) []step {
+	return []step{
+		{cmd: "SITE CPFR " + from, check: func(code int, msg string) error {
+			if code != 350 {
+				return &Error{Op: "site cpfr", Path: from, Code: code, Msg: oneLine(msg)}
+			}
+			return nil
+		}},
+		{cmd: "SITE CPTO " + to, check: func(code int, msg string) error {
+			if code/100 != 2 {
+				return &Error{Op: "site cpto", Path: to, Code: code, Msg: oneLine(msg)}
+			}
+			return nil
+		}},
+	}
+}
