@@ -81,6 +81,14 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 		return nil, 0, d.fs.errno("opendir", dir, err)
 	}
 	h := &dirHandle{d: d, l: l, pending: d.pendingNames(l), rel: d.rel()}
+	if !walked && d.fs.dirLinks(dir) != 1 {
+		// The directory's link count is known from now on (see
+		// dirLinks): the kernel may still hold the count 1 of the
+		// lookup that preceded this open for a jiffy (uncachedTTL), up
+		// to 10 ms, long enough for `ls d; stat d` to see it. Attributes
+		// only (offset -1), which locks no page and no inode.
+		d.NotifyContent(-1, 0)
+	}
 	d.fs.listAheadSubdirs(dir, l)
 	if walked {
 		d.fs.listAheadCousins(dir)

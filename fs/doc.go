@@ -24,7 +24,9 @@
 //     table's, overrides.mu, and the caches' own.
 //
 // go-fuse's Notify* calls must never run under any of these locks, nor
-// inside a FUSE operation, with one exception: an open that finds the file
-// changed on the server invalidates the kernel's attributes of that inode
-// only (NotifyContent with offset -1), which locks no page and no inode.
+// inside a FUSE operation, with two exceptions: an open that finds the file
+// changed on the server, and an opendir that fetched the directory's first
+// listing (its link count is known from then on), invalidate the kernel's
+// attributes of that inode only (NotifyContent with offset -1), which locks
+// no page and no inode.
 package fs
