@@ -72,6 +72,8 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target 
 	if len(steps) == 0 || strings.ContainsAny(path+target, "\r\n") {
 		return done, nil // nothing to send, or the library refused the transfer already
 	}
+	// The next transfer's data port, asked in the same round trip.
+	steps = append(steps, s.aheadStep()...)
 	err := p.flight(s, steps)
 	var checks []string
 	if digested {

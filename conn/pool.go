@@ -57,6 +57,11 @@ type Pool struct {
 	stopJanitor chan struct{}
 	janitorDone chan struct{}
 
+	// spare counts the background dial of a spare session (zero or one,
+	// see startSpare); spareBusy is set while it runs.
+	spare     sync.WaitGroup
+	spareBusy atomic.Bool
+
 	// digestRate and lateRename, when set (by tests), replace the consts
 	// digestRate and lateRenameSize.
 	digestRate float64
@@ -124,6 +129,9 @@ func Open(ctx context.Context, cfg Config) (*Pool, error) {
 	p.dialed, p.kick = make(chan struct{}), make(chan struct{}, 1)
 	if cfg.DisableMLSD {
 		p.q.ref.disable(optMLSD)
+	}
+	if cfg.DisableDataAhead {
+		p.q.ref.disable(optAhead)
 	}
 	if cfg.DisableExactTimes {
 		p.q.ref.disable(optMDTM)
@@ -255,8 +263,18 @@ func (p *Pool) popIdle() *Session {
 	if n == 0 {
 		return nil
 	}
-	s := p.idle[n-1]
-	p.idle = p.idle[:n-1]
+	// The most recently used, unless it is still opening a data
+	// connection ahead and another is not: a transfer would wait for it.
+	i := n - 1
+	for i > 0 && p.idle[i].aheadPending() {
+		i--
+	}
+	if p.idle[i].aheadPending() {
+		i = n - 1
+		p.startSpare()
+	}
+	s := p.idle[i]
+	p.idle = append(p.idle[:i], p.idle[i+1:]...)
 	return s
 }
 
@@ -269,6 +287,7 @@ func (p *Pool) popIdle() *Session {
 func (p *Pool) put(s *Session, err error) error {
 	defer func() { <-p.tokens }()
 	s.note(err)
+	err = s.aheadFailed(err)
 	var e *Error
 	if errors.As(err, &e) && e.Code != 0 && errors.Is(err, ErrNameTooLong) {
 		// pyftpdlib answers the rest of a line too long as one more
@@ -352,7 +371,8 @@ func (p *Pool) Close() error {
 		s.close()
 	}
 	<-p.janitorDone
-	p.stopProbe()
+	p.stopProbe() // also ends a spare session's dial
+	p.spare.Wait()
 	return nil
 }
 

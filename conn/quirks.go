@@ -34,6 +34,7 @@ const (
 	optMDTM                     // MDTM of each listed file: LIST's times (minutes) are shown
 	optCopy                     // SITE CPFR/CPTO (proftpd's mod_copy): copies go through the client
 	optDigest                   // HASH or XSHA256...: uploads are checked by their size only
+	optAhead                    // a data connection opened ahead: each transfer asks for its own
 	numOptional
 )
 
@@ -54,6 +55,7 @@ var optionalInfo = [numOptional]struct{ cmd, instead string }{
 	optMDTM:     {"MDTM", "showing LIST's times (to the minute, or the day for files older than six months)"},
 	optCopy:     {"SITE CPFR", "copying files by reading and writing them"},
 	optDigest:   {"its digest command (HASH or XSHA256...)", "checking uploads by their size only"},
+	optAhead:    {"data connections opened ahead of the transfer", "opening each when its transfer starts"},
 }
 
 // refusals records the optional commands the server refused, once per

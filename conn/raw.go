@@ -111,6 +111,9 @@ func (x *rawExchange) openData() (*dataConn, error) {
 	if x.s.cfg.Active {
 		return x.s.activeData(x)
 	}
+	if d := x.s.takeAhead(); d != nil {
+		return d, nil
+	}
 	addr, err := x.passive()
 	if err != nil {
 		return nil, err

@@ -81,6 +81,9 @@ type Config struct {
 	// for files older than six months) instead of asking MDTM for each
 	// listed file's time to the second, pipelined after each listing.
 	DisableExactTimes bool
+	// DisableDataAhead opens each passive data connection when its
+	// transfer starts, never ahead after an upload (see ahead.go).
+	DisableDataAhead bool
 
 	tls  *tls.Config // built by Open from the fields above
 	port *portState  // built by Open: what the sessions learned about active mode
@@ -115,6 +118,10 @@ type Session struct {
 	// pendingData is the active mode data connection announced for the
 	// library's next transfer (see standIn).
 	pendingData *dataConn
+	// ahead is the passive data connection opened ahead of the next
+	// transfer (see ahead.go); usedAhead says the last one was taken.
+	ahead     *aheadConn
+	usedAhead bool
 	// hashSel is the algorithm HASH computes on this session: FEAT's
 	// "*", then what OPTS HASH selected; "" before the first upload.
 	hashSel string
@@ -200,6 +207,13 @@ func (s *Session) standIn(line string) (reply []byte, handled bool, err error) {
 	case s.cfg.Active && (verb == "EPSV" || verb == "PASV"):
 		reply, err = s.activeStandIn(verb)
 		return reply, true, err
+	case s.ahead != nil && (verb == "EPSV" || verb == "PASV"):
+		// The library's transfer takes the connection opened ahead: its
+		// "dial" gets it (see dialData); the port it reads is ignored.
+		if d := s.takeAhead(); d != nil {
+			s.pendingData = d
+			return []byte("229 Entering Extended Passive Mode (|||0|), opened ahead\r\n"), true, nil
+		}
 	case s.cfg.Account != "" && verb == "PASS":
 		reply, err = s.login(arg)
 		return reply, true, err
@@ -296,6 +310,13 @@ func (s *Session) dialData(addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.newDataConn(nc), nil
+}
+
+// newDataConn wraps a connection to a data port as this session's data
+// connection: TLS as the session protects data, the deadline, and the
+// listing sink a listing set.
+func (s *Session) newDataConn(nc net.Conn) *dataConn {
 	if tc := s.dataTLS(); tc != nil {
 		nc = tls.Client(nc, tc)
 	}
@@ -303,7 +324,7 @@ func (s *Session) dialData(addr string) (net.Conn, error) {
 	if s.sink != nil {
 		s.data.sink = s.sink
 	}
-	return s.data, nil
+	return s.data
 }
 
 // protectData asks for protected data connections (RFC 4217: PBSZ 0, then
@@ -351,6 +372,7 @@ func setNoDelay(nc net.Conn) {
 
 // close ends the session, politely unless it is broken.
 func (s *Session) close() {
+	s.dropAhead()
 	if s.broken {
 		_ = s.ctl.Close()
 		return

@@ -33,6 +33,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 		Active: o.active, ActiveAddr: o.activeAddr, SourceAddr: o.sourceAddr, Account: o.account,
 		CCC: o.tlsCCC, ClearData: o.clearData, DirectUpload: o.directUpload, DisableMLSD: o.disableMLSD, Verify: o.verify,
 		DisableExactTimes: o.disableExactTimes,
+		DisableDataAhead:  o.disableDataAhead,
 	}
 	if o.insecure {
 		log.Warn("TLS certificate verification is off (-o insecure): the connection can be intercepted")

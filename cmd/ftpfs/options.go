@@ -64,6 +64,9 @@ type options struct {
 	writebackWait time.Duration
 	// disableExactTimes: LIST's times as listed, without MDTM.
 	disableExactTimes bool
+	// disableDataAhead: each data connection opened when its transfer
+	// starts, never ahead.
+	disableDataAhead bool
 
 	allowOther         bool
 	defaultPermissions bool
@@ -232,6 +235,7 @@ func (o *options) flagOptions() map[string]*bool {
 		"tls_ccc":             &o.tlsCCC,
 		"disable_mlsd":        &o.disableMLSD,
 		"disable_exact_times": &o.disableExactTimes,
+		"disable_data_ahead":  &o.disableDataAhead,
 	}
 }
 

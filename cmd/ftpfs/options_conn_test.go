@@ -23,6 +23,7 @@ func TestDataConnectionOptions(t *testing.T) {
 		{"tls=implicit,tls_ccc", func(o *options) bool { return o.tlsCCC }},
 		{"disable_exact_times", func(o *options) bool { return o.disableExactTimes && !o.disableMLSD }},
 		{"disable_mlsd", func(o *options) bool { return o.disableMLSD && !o.disableExactTimes }},
+		{"disable_data_ahead", func(o *options) bool { return o.disableDataAhead && !o.disableMLSD }},
 	}
 	for _, c := range good {
 		o, err := parseArgs([]string{"host:/", "/mnt", "-o", c.opts})

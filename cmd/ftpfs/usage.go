@@ -62,6 +62,8 @@ Options:
   disable_mlsd        list directories with LIST even where the server offers MLSD
   disable_exact_times show LIST's times (minutes; days for old files) as listed, without
                       asking MDTM for each file's time to the second
+  disable_data_ahead  open each data connection when its transfer starts, not ahead
+                      (EPSV sent with an upload's last commands on vsftpd, pure-ftpd, proftpd)
   debug               log every FTP command and reply (passwords masked)
   log_file=PATH       log there instead of stderr (foreground) or syslog (background)
   ro                  mount read-only

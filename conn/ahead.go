@@ -1,0 +1,231 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A data connection opened ahead: every transfer in passive mode costs two
+// round trips before its command is sent, EPSV and the data connection's
+// TCP handshake. After an upload, the session asks for its next data port
+// in the same flight as the commands after the upload (EPSV last, see
+// afterUpload) and connects to it in the background, so that the session's
+// next transfer, an upload of the next file of a tar or cp -r, a RETR or a
+// listing, starts with its command: over a link with latency, two round
+// trips fewer per file.
+//
+// Only servers known to accept a passive connection within the transfer
+// command and to keep it across other commands get one (vsftpd, pure-ftpd
+// and proftpd, named by their greeting, as for sending an upload's bytes
+// early: see ctlConn.acceptsInCommand); measured here: each kept the
+// connection across SIZE, MKD, NOOP and CWD and 5 s idle, then took STOR
+// on it. pyftpdlib takes a data connection as soon as it is made, and
+// other servers time out a passive port they were not asked to use, so
+// they keep the usual path. A transfer on an opened-ahead connection that
+// the server answers with 425 (it could not open the data connection)
+// turns the feature off for the mount (learnt as a refusal); the transfer
+// itself is retried as any 425 is.
+
+// aheadMaxAge is how long a connection opened ahead is used: a tar or cp
+// reaches its next file well within it; an older one is dropped unused
+// rather than trusting that the server still holds the port open.
+const aheadMaxAge = 3 * time.Second
+
+// aheadConn is a passive data connection being opened, or opened, ahead of
+// the transfer that will use it. The dialing goroutine belongs to the
+// session, which waits for it when it takes or drops the connection.
+type aheadConn struct {
+	done   chan struct{} // closed when the dial ended
+	cancel context.CancelFunc
+	nc     net.Conn // set before done closes; nil on failure
+	err    error    // set before done closes
+	at     time.Time
+	// rtt is the round trip the EPSV took: for about that long after
+	// the dial starts, the server has not yet accepted the connection
+	// (the SYN, SYN-ACK and ACK of a real link), and a transfer on it
+	// would wait.
+	rtt time.Duration
+}
+
+// aheadWanted says whether this session should open a data connection
+// ahead after its upload.
+func (s *Session) aheadWanted() bool {
+	return s.ahead == nil && !s.cfg.Active && s.ctl != nil && s.ctl.acceptsInCommand &&
+		!s.ctl.ref.refused(optAhead) && !s.ctl.ref.refused(optEPSV)
+}
+
+// aheadStep is the EPSV that ends the flight after an upload, whose reply
+// starts the background connect; nil where the session wants none. A
+// refusal of EPSV is learnt as for the library's own (see optionalVerbs).
+func (s *Session) aheadStep() []step {
+	if !s.aheadWanted() {
+		return nil
+	}
+	sent := time.Now()
+	return []step{{cmd: "EPSV", check: func(code int, msg string) error {
+		if code != 229 {
+			if refusedReply(code, msg) {
+				s.ctl.ref.learn(optEPSV, fmt.Sprintf("%d %s", code, oneLine(msg)))
+			}
+			return nil
+		}
+		port, ok := epsvPort(msg)
+		if !ok {
+			return nil
+		}
+		host, _, err := net.SplitHostPort(s.ctl.RemoteAddr().String())
+		if err != nil {
+			return nil
+		}
+		s.startAhead(net.JoinHostPort(host, strconv.Itoa(port)), time.Since(sent))
+		return nil
+	}}}
+}
+
+// epsvPort reads the port of an EPSV reply, "229 ... (|||port|)".
+func epsvPort(msg string) (int, bool) {
+	start, end := strings.Index(msg, "|||"), strings.LastIndex(msg, "|")
+	if start < 0 || end <= start+3 {
+		return 0, false
+	}
+	port, err := strconv.Atoi(msg[start+3 : end])
+	if err != nil || port <= 0 || port > 65535 {
+		return 0, false
+	}
+	return port, true
+}
+
+// startAhead connects to addr in the background; rtt is the round trip
+// the port took to ask for.
+func (s *Session) startAhead(addr string, rtt time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	a := &aheadConn{done: make(chan struct{}), cancel: cancel, at: time.Now(), rtt: rtt}
+	s.ahead = a
+	go func() {
+		defer close(a.done)
+		defer cancel()
+		a.nc, a.err = s.dialer().DialContext(ctx, "tcp", addr)
+	}()
+}
+
+// aheadPending reports a connection still being opened ahead: dialing,
+// or made less than a round trip ago, so that the server has not yet
+// accepted it. A transfer would wait for it; the pool prefers another
+// idle session.
+func (s *Session) aheadPending() bool {
+	if s.ahead == nil {
+		return false
+	}
+	select {
+	case <-s.ahead.done:
+		return time.Since(s.ahead.at) < s.ahead.rtt
+	default:
+		return true
+	}
+}
+
+// takeAhead returns the data connection opened ahead, waiting for its dial
+// if it is under way, or nil when there is none, it failed or it is older
+// than aheadMaxAge (then dropped). The session has none after.
+func (s *Session) takeAhead() *dataConn {
+	a := s.ahead
+	if a == nil {
+		return nil
+	}
+	s.ahead = nil
+	<-a.done
+	if a.err != nil || time.Since(a.at) > aheadMaxAge {
+		if a.nc != nil {
+			_ = a.nc.Close()
+		}
+		return nil
+	}
+	s.usedAhead = true
+	if s.ctl.log != nil {
+		s.ctl.log.Debug("data connection opened ahead", "age", time.Since(a.at).Round(time.Millisecond))
+	}
+	return s.newDataConn(a.nc)
+}
+
+// dropAhead closes a connection opened ahead, ending its dial.
+func (s *Session) dropAhead() {
+	a := s.ahead
+	if a == nil {
+		return
+	}
+	s.ahead = nil
+	a.cancel()
+	<-a.done
+	if a.nc != nil {
+		_ = a.nc.Close()
+	}
+}
+
+// aheadFailed learns from a transfer that ran on a connection opened ahead
+// and failed with 425: this server does not take them, and the mount stops
+// opening them. The error is returned as it is.
+func (s *Session) aheadFailed(err error) error {
+	if !s.usedAhead || err == nil {
+		return err
+	}
+	s.usedAhead = false
+	var e *Error
+	var tp *textproto.Error
+	if errors.As(err, &e) && e.Code == 425 || errors.As(err, &tp) && tp.Code == 425 {
+		s.ctl.ref.learn(optAhead, err.Error())
+	}
+	return err
+}
+
+// startSpare logs in one more session in the background, with a data
+// connection opened ahead, when every idle session is still opening its
+// own: a sequence of uploads (tar -x) then alternates between two
+// sessions, each opening its next data connection while the other
+// uploads. Called with p.mu held; it takes a session token only if one
+// is free, so the pool never exceeds Config.Connections.
+func (p *Pool) startSpare() {
+	if p.closed || !p.spareBusy.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case p.tokens <- struct{}{}:
+	default:
+		p.spareBusy.Store(false)
+		return
+	}
+	p.spare.Add(1)
+	go func() {
+		defer p.spare.Done()
+		defer p.spareBusy.Store(false)
+		s, err := dial(p.probeCtx, &p.cfg, p.q, &p.cmds)
+		if err != nil {
+			<-p.tokens
+			return
+		}
+		s.openAheadNow()
+		_ = p.put(s, nil)
+	}()
+}
+
+// openAheadNow asks for a data port (EPSV) and starts connecting to it.
+func (s *Session) openAheadNow() {
+	if !s.aheadWanted() {
+		return
+	}
+	x := s.exchange()
+	code, msg, err := x.cmd(0, "EPSV")
+	if derr := x.done(); err == nil {
+		err = derr
+	}
+	s.note(err)
+	if err != nil {
+		return
+	}
+	_ = s.aheadStep()[0].check(code, msg)
+}
