@@ -136,6 +136,14 @@ cmds_cell() {
 	[[ -z $per ]] || s+=", $(awk -v v="$m" -v n="$per" 'BEGIN { printf "%.1f", v / n }') per file"
 	echo "$s"
 }
+# rtt_note ROW FILES: the median time as round trips of the simulated link per file (directories
+# included in the time, not in FILES).
+rtt_note() {
+	local m
+	m=$(median "${VALS[$1.ftpfs]:-}")
+	[[ -n $m ]] || return 0
+	echo " ($(awk -v v="$m" -v r="$RTT" -v n="$2" 'BEGIN { printf "%.1f", v / (r / 1000) / n }') round trips per file)"
+}
 # done_note ROW KIND WHAT: how many files were complete on the server, the worst run; how long the
 # unmount took, the median.
 done_note() {
@@ -167,7 +175,7 @@ print_latency_table() {
 	lrow() { # lrow KEY LABEL RAW-TOOL [PERFILE [WHAT]]
 		local key=$1 label=$2 tool=$3 per=${4:-} what=${5:-} raw
 		raw=$(cell "$key" raw s)
-		echo "| $label | $(cell "$key" ftpfs s)${what:+$(done_note "$key" ftpfs "$what")} | ${raw:-—}${raw:+ ($tool)} | $(ratio "$key" ftpfs s) | $(rclone_cell "$key" s) | $(cmds_cell "$key" "$per") |"
+		echo "| $label | $(cell "$key" ftpfs s)${per:+$(rtt_note "$key" "$per")}${what:+$(done_note "$key" ftpfs "$what")} | ${raw:-—}${raw:+ ($tool)} | $(ratio "$key" ftpfs s) | $(rclone_cell "$key" s) | $(cmds_cell "$key" "$per") |"
 	}
 	lrow lls "L1. ls -l, $(thousands "$LFLAT_N")-file dir, cold mount" "curl LIST"
 	lrow lfind "L2. find over the source tree, cold mount" "ftplib: MLSD/LIST of each dir"
