@@ -183,6 +183,7 @@ print_latency_table() {
 	lrow lls "L1. ls -l, $(thousands "$LFLAT_N")-file dir, cold mount" "curl LIST"
 	lrow lfind "L2. find over the source tree, cold mount" "ftplib: MLSD/LIST of each dir"
 	lrow lgrep "L3. grep -r over the source tree (reads every file)" "ftplib: LIST+RETR of every file"
+	VALS[lgrepb.raw]=${VALS[lgrep.raw]:-} VALS[lgrepc.raw]=${VALS[lgrep.raw]:-} # the raw client has no cache
 	lrow lgrepb "L3b. grep -r again after cache_timeout, same mount (rclone: --vfs-cache-mode full)" "ftplib: LIST+RETR of every file; the runs of L3"
 	lrow lgrepc "L3c. grep -r after a remount, cache_dir kept (rclone: --vfs-cache-mode full, --cache-dir kept)" "ftplib: LIST+RETR of every file; the runs of L3"
 	lrow lcat "L4. cat of a $(size_label "$LCAT_MIB") file" "curl RETR"
