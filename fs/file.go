@@ -80,7 +80,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 			return nil, 0, errno
 		}
 	}
-	h := &fileHandle{n: n}
+	h := &fileHandle{n: n, opened: n.getEntry()}
 	if flags&writeFlags == 0 {
 		// Outside cmu: this may wait for the file being read ahead.
 		h.data = n.fs.openedForRead(ctx, p, n.getEntry())

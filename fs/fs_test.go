@@ -44,6 +44,8 @@ type fakeRemote struct {
 	copies  atomic.Int64
 	// streams counts StoreStream and Append calls.
 	streams atomic.Int64
+	// retrs counts reads of files (each ReadAt, as a transfer).
+	retrs atomic.Int64
 }
 
 func (r *fakeRemote) List(ctx context.Context, dir string) ([]conn.Entry, error) {
@@ -81,6 +83,7 @@ type fakeFile struct {
 }
 
 func (f *fakeFile) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
+	f.r.retrs.Add(1)
 	f.r.mu.Lock()
 	data, ok := f.r.files[f.path]
 	f.r.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/cache/contentcache"
 	"github.com/ftpfs/ftpfs/conn"
 )
 
@@ -55,6 +56,12 @@ type Options struct {
 	// clock is what listings' and entries' ages are measured by: time.Now
 	// unless a test of this package moves its own.
 	clock func() time.Time
+	// ContentCacheDir holds the content cache of this mount's identity
+	// (server, port, user, remote root; ContentIdentity says it for
+	// people), bounded by ContentCacheMax bytes; 0 turns it off.
+	ContentCacheDir string
+	ContentIdentity string
+	ContentCacheMax int64
 	// PrefetchConns is how many connections listing subdirectories ahead
 	// of a walk, and reading small files ahead of a process reading them
 	// in turn, may use at once; 0 turns both off.
@@ -92,6 +99,10 @@ type fsys struct {
 	bg *background
 	// limit is the largest file size (limits.go).
 	limit fileLimit
+	// cc keeps the bytes of files read, across mounts; nil when off, and
+	// ccNote then says why.
+	cc     *contentcache.Cache
+	ccNote string
 }
 
 // fetch is one listing being fetched; waiters block on done.

@@ -26,6 +26,10 @@ type fileHandle struct {
 	// queued is the file's queued data in writeback mode, while its
 	// upload is pending; guarded by mu.
 	queued *os.File
+	// opened is the file's entry when it was opened (revalidated as
+	// revalidate_timeout says): the version whose bytes the handle reads
+	// from the content cache and writes through to it. Never changed.
+	opened conn.Entry
 }
 
 // Read reads from the node's content if it has one, else from the server.
@@ -60,6 +64,12 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		}
 		return fuse.ReadResultData(dest[:got]), 0
 	}
+	v, cached := n.fs.cacheVersion(h.opened)
+	if cached {
+		if got, ok := n.fs.cc.ReadAt(p, v, dest, off); ok {
+			return fuse.ReadResultData(dest[:got]), 0
+		}
+	}
 	if h.r == nil || h.rpath != p { // first read, or the file was renamed
 		if h.r != nil {
 			_ = h.r.Close()
@@ -73,7 +83,17 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		}
 		return nil, n.fs.errno("read", p, err)
 	}
+	// Through to the content cache, unless ftpfs changed the file since
+	// the open: these bytes may be of either version.
+	if cached && sameVersion(n.getEntry(), h.opened) {
+		n.fs.cacheStore(p, h.opened, dest[:got], off)
+	}
 	return fuse.ReadResultData(dest[:got]), 0
+}
+
+// sameVersion reports whether a and b list the same size and time.
+func sameVersion(a, b conn.Entry) bool {
+	return a.Size == b.Size && a.HasTime == b.HasTime && a.ModTime.Equal(b.ModTime)
 }
 
 // atEOF reports the end of a file: a bare io.EOF. A failure that wraps

@@ -66,11 +66,13 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 			f.log.Warn("write buffers left by a killed ftpfs could not all be kept", "err", err)
 		}
 	}
+	f.openContentCache()
 	// A journal left by an earlier mount is resumed whatever the mode: its
 	// operations were promised to applications.
 	if opts.QueueDir != "" && !opts.ReadOnly {
 		wb, err := openWriteback(f, opts.QueueDir, filepath.Join(opts.CacheDir, "unsaved"))
 		if err != nil {
+			f.closeContentCache()
 			return nil, err
 		}
 		f.wb = wb
@@ -114,10 +116,12 @@ func Mount(mountpoint string, remote Remote, opts Options) (*Server, error) {
 	// directory that fails every look: the mount fails instead, with the
 	// server's reply.
 	if _, err := f.listing(context.Background(), opts.RemoteRoot); err != nil {
+		f.closeContentCache()
 		return nil, fmt.Errorf("remote directory %s: %w", opts.RemoteRoot, err)
 	}
 	srv, err := fusefs.Mount(mountpoint, root, fo)
 	if err != nil {
+		f.closeContentCache()
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	if err := raiseReadahead(mountpoint); err != nil {
@@ -146,14 +150,16 @@ func raiseReadahead(mountpoint string) error {
 }
 
 // Close ends the mount's background work (listing ahead, small-file
-// read-ahead, upload streams) and waits for it, and stops the writeback
-// workers if DrainUploads did not: call it once unmounted, before the
+// read-ahead, upload streams) and waits for it, stops the writeback
+// workers if DrainUploads did not, and closes the content cache (writing
+// what the next mount needs of it): call it once unmounted, before the
 // connections are closed. What the journal holds stays for the next mount.
 func (s *Server) Close() {
 	s.fs.bg.close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // nothing more to wait for: the workers just stop
 	s.fs.wb.drain(ctx)
+	s.fs.closeContentCache()
 }
 
 // Wait blocks until the filesystem is unmounted.

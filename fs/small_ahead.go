@@ -171,8 +171,8 @@ func (w *aheadWalk) walk(dir string, l *cache.Listing[conn.Entry], from, depth i
 // connections for working ahead, and gives up if none frees up in aheadWait.
 func (f *fsys) startReadAhead(path string, e conn.Entry) {
 	ra := f.smallAhead
-	if _, ok := ra.blobs.Get(path, version(e)); ok || f.wb.pendingAt(path) {
-		return // read ahead already, or queued for upload: the server has it not yet
+	if _, ok := ra.blobs.Get(path, version(e)); ok || f.wb.pendingAt(path) || f.cachedWhole(path, e) {
+		return // read ahead already, queued for upload (the server has it not yet), or on local disk
 	}
 	ra.mu.Lock()
 	if _, ok := ra.inflight[path]; ok {
@@ -200,6 +200,7 @@ func (f *fsys) startReadAhead(path string, e conn.Entry) {
 			return
 		}
 		ra.blobs.Put(path, data, version(e))
+		f.cacheStore(path, e, data, 0)
 	})
 	if !started {
 		finish() // the mount is closing
@@ -227,8 +228,14 @@ func (f *fsys) readWhole(ctx context.Context, path string, size int64) ([]byte, 
 }
 
 // forgetContents drops what was read ahead of p, or below it for a
-// directory: ftpfs changed it.
+// directory, and what the content cache holds of it: ftpfs changed it.
 func (f *fsys) forgetContents(p string, isDir bool) {
+	if f.cc != nil {
+		f.cc.Remove(p)
+		if isDir {
+			f.cc.RemoveBelow(p)
+		}
+	}
 	if f.smallAhead == nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/ftpfs/ftpfs/cache"
+	"github.com/ftpfs/ftpfs/cache/contentcache"
 	"github.com/ftpfs/ftpfs/writeback"
 )
 
@@ -17,6 +18,10 @@ type Status struct {
 	// could not be uploaded, from this mount or earlier ones.
 	Unsaved    int
 	UnsavedDir string
+	// ContentCache is the content cache's state while it is on;
+	// ContentCacheOff says why it is off otherwise.
+	ContentCache    *contentcache.Stats `json:",omitempty"`
+	ContentCacheOff string              `json:",omitempty"`
 }
 
 // Status returns a snapshot of the mount.
@@ -25,6 +30,12 @@ func (s *Server) Status() Status {
 	st := Status{Writeback: f.opts.Writeback, QueueDir: f.opts.QueueDir, UnsavedDir: cache.UnsavedDir(f.opts.CacheDir)}
 	if f.wb != nil {
 		st.Journal, st.Queue = true, f.wb.q.Status()
+	}
+	if f.cc != nil {
+		cs := f.cc.Stats()
+		st.ContentCache = &cs
+	} else {
+		st.ContentCacheOff = f.ccNote
 	}
 	if ents, err := os.ReadDir(st.UnsavedDir); err == nil {
 		st.Unsaved = len(ents)

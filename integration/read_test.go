@@ -69,6 +69,7 @@ var readCases = []struct {
 	{"Errors", testReadErrors},
 	{"StableInodes", testStableInodes},
 	{"ReadAheadSmallFiles", testReadAheadSmallFiles},
+	{"ContentCache", testContentCache},
 }
 
 // testDiffTree compares the whole served tree with the mount, as a user

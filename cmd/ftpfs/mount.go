@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ftpfs/ftpfs/cache/contentcache"
 	"github.com/ftpfs/ftpfs/conn"
 	"github.com/ftpfs/ftpfs/fs"
 	"github.com/ftpfs/ftpfs/internal/mountinfo"
@@ -55,6 +56,11 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 		return nil, nil, err
 	}
 	fo.QueueDir = filepath.Join(fo.CacheDir, "queue", queueName(o, user))
+	if o.cacheMaxSize > 0 {
+		// Per server, user and remote root: one mount at a time uses it.
+		fo.ContentIdentity = queueName(o, user) + root
+		fo.ContentCacheDir, fo.ContentCacheMax = contentcache.Dir(fo.CacheDir, fo.ContentIdentity), o.cacheMaxSize
+	}
 	var srv *fs.Server
 	mount := func() (err error) {
 		srv, err = fs.Mount(o.mountpoint, pool, fo)

@@ -67,6 +67,8 @@ type options struct {
 	// disableDataAhead: each data connection opened when its transfer
 	// starts, never ahead.
 	disableDataAhead bool
+	// cacheMaxSize bounds the content cache, in bytes; 0 turns it off.
+	cacheMaxSize int64
 
 	allowOther         bool
 	defaultPermissions bool
@@ -82,6 +84,9 @@ const (
 	// defaultWritebackWait is how long ftpfs waits for queued uploads
 	// after the unmount before it leaves them to the next mount.
 	defaultWritebackWait = 10 * time.Minute
+	// defaultCacheMaxSize bounds the content cache: files read, kept on
+	// local disk across mounts (cache_max_size).
+	defaultCacheMaxSize = 1 << 30
 )
 
 // ignoredOptions are mount options that mount(8) and mount.fuse3 pass
@@ -98,7 +103,8 @@ var ignoredOptions = map[string]bool{
 // parseArgs reads the command line: flags and -o options may come before
 // or after SOURCE and MOUNTPOINT, as mount(8) passes -o last.
 func parseArgs(args []string) (*options, error) {
-	o := &options{port: defaultPort, cacheTTL: defaultCacheTTL, writebackWait: defaultWritebackWait, uid: -1, gid: -1, umask: -1,
+	o := &options{port: defaultPort, cacheTTL: defaultCacheTTL, writebackWait: defaultWritebackWait, cacheMaxSize: defaultCacheMaxSize,
+		uid: -1, gid: -1, umask: -1,
 		sourceIndex: -1, mountpointIndex: -1}
 	var pos []string
 	var posIndex []int
@@ -248,6 +254,7 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"user":               func(v string) error { o.user = v; return nil },
 		"password_file":      func(v string) error { o.passwordFile = v; return nil },
 		"cache_dir":          func(v string) error { o.cacheDir = v; return nil },
+		"cache_max_size":     func(v string) error { return parseSize(v, &o.cacheMaxSize) },
 		"log_file":           func(v string) error { o.logFile = v; return nil },
 		"encoding":           func(v string) error { o.encoding = v; return nil },
 		"cafile":             func(v string) error { o.cafile = v; return nil },
@@ -303,6 +310,24 @@ func parseInt(v string, lo, hi int64, base int, set func(int64)) error {
 		return fmt.Errorf("not a number from %d to %d", lo, hi)
 	}
 	set(n)
+	return nil
+}
+
+// parseSize reads a byte count: a whole number with an optional binary
+// unit, K, M, G or T (also written KiB, MiB... or k, m, g, t), as in
+// cache_max_size=512M.
+func parseSize(v string, n *int64) error {
+	num, unit := v, ""
+	if i := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		num, unit = v[:i], v[i:]
+	}
+	shift, ok := map[string]uint{"": 0, "B": 0, "K": 10, "KiB": 10, "M": 20, "MiB": 20, "G": 30, "GiB": 30, "T": 40, "TiB": 40,
+		"k": 10, "m": 20, "g": 30, "t": 40}[unit]
+	x, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || x < 0 || x > (1<<62)>>shift {
+		return errors.New("not a size: a whole number of bytes, or with a unit K, M, G or T (1024-based), e.g. 512M or 2G; 0 turns it off")
+	}
+	*n = x << shift
 	return nil
 }
 

@@ -57,6 +57,21 @@ func TestParseArgs(t *testing.T) {
 		{"freshness defaults", []string{"host:/", "/mnt"}, func(o *options) bool {
 			return o.negativeTTL == 0 && o.revalidate == 0
 		}},
+		{"content cache by default", []string{"host:/", "/mnt"}, func(o *options) bool {
+			return o.cacheMaxSize == 1<<30
+		}},
+		{"content cache sizes", []string{"host:/", "/mnt", "-o", "cache_max_size=512M"}, func(o *options) bool {
+			return o.cacheMaxSize == 512<<20
+		}},
+		{"content cache in GiB", []string{"host:/", "/mnt", "-o", "cache_max_size=2GiB"}, func(o *options) bool {
+			return o.cacheMaxSize == 2<<30
+		}},
+		{"content cache in bytes", []string{"host:/", "/mnt", "-o", "cache_max_size=4096"}, func(o *options) bool {
+			return o.cacheMaxSize == 4096
+		}},
+		{"content cache off", []string{"host:/", "/mnt", "-o", "cache_max_size=0"}, func(o *options) bool {
+			return o.cacheMaxSize == 0
+		}},
 		{"every open revalidates", []string{"host:/", "/mnt", "-o", "revalidate_timeout=0,negative_timeout=1.5"}, func(o *options) bool {
 			return o.revalidate == time.Nanosecond && o.negativeTTL == 1500*time.Millisecond
 		}},
@@ -124,6 +139,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"host:/", "/mnt", "-o", "debug=1"}, "takes no value"},
 		{[]string{"host:/", "/mnt", "-o", "umask=999"}, "octal"},
 		{[]string{"host:/", "/mnt", "-o", "connections=0"}, "connections=0"},
+		{[]string{"host:/", "/mnt", "-o", "cache_max_size=1X"}, "cache_max_size=1X: not a size"},
+		{[]string{"host:/", "/mnt", "-o", "cache_max_size=-1"}, "not a size"},
+		{[]string{"host:/", "/mnt", "-o", "cache_max_size=1.5G"}, "not a size"},
+		{[]string{"host:/", "/mnt", "-o", "cache_max_size=G"}, "not a size"},
+		{[]string{"host:/", "/mnt", "-o", "cache_max_size=99999999999T"}, "not a size"},
 		{[]string{"host:/", "/mnt", "-o", "timeout=0"}, "timeout=0"},
 		{[]string{"host:/", "/mnt", "-o"}, "-o needs an argument"},
 		{[]string{"-x", "host:/", "/mnt"}, "unknown flag -x"},

@@ -265,12 +265,30 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 		}
 		fmt.Fprintf(w, "journal:   %s\n", r.QueueDir)
 	}
+	fmt.Fprintf(w, "content:   %s\n", contentLine(r.Status))
 	if r.Unsaved > 0 || r.Queue.Kept > 0 {
 		fmt.Fprintf(w, "unsaved:   %d files kept in %s (%d failed in this mount): see the README, \"When things go wrong\"\n",
 			r.Unsaved, r.UnsavedDir, r.Queue.Kept)
 	} else {
 		fmt.Fprintf(w, "unsaved:   none\n")
 	}
+}
+
+// contentLine says what the content cache holds and how often it served
+// a read.
+func contentLine(st fs.Status) string {
+	c := st.ContentCache
+	if c == nil {
+		if st.ContentCacheOff == "" {
+			return "off"
+		}
+		return st.ContentCacheOff
+	}
+	rate := "no reads yet"
+	if n := c.Hits + c.Misses; n > 0 {
+		rate = fmt.Sprintf("%d of %d reads from local disk (%.0f%%), %s", c.Hits, n, 100*float64(c.Hits)/float64(n), size(c.HitBytes))
+	}
+	return fmt.Sprintf("%d files, %s of %s; %s; in %s", c.Files, size(c.Bytes), size(c.Max), rate, c.Dir)
 }
 
 // size renders a byte count for people.

@@ -34,8 +34,11 @@ Options:
                       before a lookup of it asks the server again (default 5)
   revalidate_timeout=SECS  an open of a file known for longer than this asks the
                       server for its size and time first (default 5; 0 = every open)
-  cache_dir=PATH      where files being written are buffered, and failed uploads kept
-                      (default ~/.cache/ftpfs)
+  cache_dir=PATH      where files being written are buffered, failed uploads kept and
+                      files read cached (default ~/.cache/ftpfs)
+  cache_max_size=SIZE bound on the files read kept on local disk (under cache_dir/content,
+                      across mounts, served while the listing shows the same size and
+                      time); K, M, G, T units; default 1G; 0 turns the content cache off
   connections=N       most control connections at once (default 8)
   timeout=SECS        bound on every network operation (default 30)
   retry_timeout=SECS  how long failed operations are retried before an error (default 60)

@@ -1,5 +1,6 @@
 // Package ranges keeps a set of byte ranges of a file: which parts of a
-// write buffer hold the server's bytes, in fs.
+// write buffer hold the server's bytes, in fs, and which parts of a file
+// the content cache (cache/contentcache) holds.
 package ranges
 
 import (
@@ -50,6 +51,26 @@ func (s *Set) Gaps(off, end int64) []Range {
 		out = append(out, Range{off, end})
 	}
 	return out
+}
+
+// Covers reports whether every byte of [off, end) is in the set; an empty
+// or inverted range is covered.
+func (s *Set) Covers(off, end int64) bool {
+	if off >= end {
+		return true
+	}
+	i := sort.Search(len(s.rs), func(i int) bool { return s.rs[i].End > off })
+	// Ranges never touch, so one range must hold all of [off, end).
+	return i < len(s.rs) && s.rs[i].Off <= off && s.rs[i].End >= end
+}
+
+// Bytes returns how many bytes the set holds.
+func (s *Set) Bytes() int64 {
+	var n int64
+	for _, r := range s.rs {
+		n += r.End - r.Off
+	}
+	return n
 }
 
 // Ranges returns a copy of the set's ranges, in order.

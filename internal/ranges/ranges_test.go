@@ -62,6 +62,40 @@ func TestGaps(t *testing.T) {
 	}
 }
 
+func TestCoversAndBytes(t *testing.T) {
+	var s Set
+	s.Add(10, 20)
+	s.Add(30, 40)
+	cases := []struct {
+		off, end int64
+		want     bool
+	}{
+		{10, 20, true},
+		{12, 18, true},
+		{10, 21, false},
+		{9, 20, false},
+		{15, 35, false},
+		{20, 30, false},
+		{0, 5, false},
+		{40, 41, false},
+		{35, 40, true},
+		{25, 25, true}, // empty
+		{30, 10, true}, // inverted
+	}
+	for _, c := range cases {
+		if got := s.Covers(c.off, c.end); got != c.want {
+			t.Errorf("Covers(%d, %d) = %v, want %v", c.off, c.end, got, c.want)
+		}
+	}
+	if got := s.Bytes(); got != 20 {
+		t.Errorf("Bytes() = %d, want 20", got)
+	}
+	var empty Set
+	if empty.Covers(0, 1) || !empty.Covers(3, 3) || empty.Bytes() != 0 {
+		t.Errorf("the empty set: Covers(0, 1) %v, Covers(3, 3) %v, Bytes %d", empty.Covers(0, 1), empty.Covers(3, 3), empty.Bytes())
+	}
+}
+
 // TestAgainstBitmap adds seeded random ranges and compares the set and its
 // gaps with a bitmap after every step.
 func TestAgainstBitmap(t *testing.T) {
@@ -99,6 +133,13 @@ func TestAgainstBitmap(t *testing.T) {
 				for i := g.Off; i < g.End; i++ {
 					gap[i] = true
 				}
+			}
+			covered := true
+			for i := qo; i < qe; i++ {
+				covered = covered && bits[i]
+			}
+			if got := s.Covers(qo, qe); got != covered {
+				t.Fatalf("seed %d step %d: Covers(%d, %d) = %v, want %v", seed, step, qo, qe, got, covered)
 			}
 			for i := int64(0); i < size; i++ {
 				if want := i >= qo && i < qe && !bits[i]; gap[i] != want {

@@ -89,10 +89,12 @@ timed() {
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 
 # mount_fs KIND: mount the server's root at MNT with ftpfs (or rclone) in the background; return once
-# it shows in /proc/mounts. Sets MNT_PID.
+# it shows in /proc/mounts. Sets MNT_PID. KEEP_CACHE=1 keeps cache_dir (and rclone's --cache-dir) from
+# the mount before; RCLONE_CACHE_MODE and RCLONE_EXTRA change rclone's --vfs-cache-mode and add flags.
 mount_fs() {
-	local kind=$1 deadline logoff wb="" cache_mode=off
-	rm -rf "$CACHE" && mkdir -p "$CACHE"
+	local kind=$1 deadline logoff wb="" cache_mode=${RCLONE_CACHE_MODE:-off}
+	((${KEEP_CACHE:-0})) || rm -rf "$CACHE"
+	mkdir -p "$CACHE"
 	logoff=$(stat -c %s "$WORK/$kind.log" 2>/dev/null || echo 0)
 	MNT_EXIT_WAIT=30
 	if ((MOUNT_WRITEBACK)); then
@@ -106,7 +108,7 @@ mount_fs() {
 	rclone)
 		RCLONE_CONFIG=$WORK/rclone.conf RCLONE_FTP_HOST=$FTP_ADDR RCLONE_FTP_PORT=$PORT \
 			RCLONE_FTP_USER=$FTP_USER RCLONE_FTP_PASS=$RCLONE_PASS \
-			rclone mount :ftp: "$MNT" --vfs-cache-mode "$cache_mode" --cache-dir "$CACHE" \
+			rclone mount :ftp: "$MNT" --vfs-cache-mode "$cache_mode" --cache-dir "$CACHE" ${RCLONE_EXTRA:-} \
 			</dev/null >>"$WORK/rclone.log" 2>&1 &
 		;;
 	esac

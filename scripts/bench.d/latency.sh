@@ -168,6 +168,40 @@ lgrep_fs() {
 }
 lgrep_raw() { raw_get_tree lgrep lrsync; }
 
+# L3b/L3c. grep -r again: after cache_timeout on the same mount (L3b), and after a remount (L3c), each
+# against the first grep of the same run (lgrep1, a fresh mount and an empty cache_dir). ftpfs keeps
+# what it read in its content cache (cache_dir/content); rclone gets --vfs-cache-mode full, its own
+# cache of contents, kept in the same --cache-dir across the remount. The raw client has no cache: its
+# figure is L3's.
+GREP_TTL=2 # cache_timeout for L3b, so that the second grep runs after it
+grep_check() { sort "$WORK/grep.out" | cmp -s - "$WORK/grep.expected" || { log "$1: grep -r printed other lines than over local disk" && return 1; }; }
+lgrepc_fs() {
+	local kind=$1 ok=1 t1 t2 extra=$MOUNT_EXTRA
+	drop_caches
+	MOUNT_EXTRA="$extra,cache_timeout=$GREP_TTL"
+	RCLONE_CACHE_MODE=full RCLONE_EXTRA="--dir-cache-time ${GREP_TTL}s" mount_fs "$kind" || { MOUNT_EXTRA=$extra && return 1; }
+	MOUNT_EXTRA=$extra
+	timed grep_tree "$MNT/src" && grep_check "$kind" || ok=0
+	t1=$T
+	sleep $((GREP_TTL + 1))
+	cmds_begin
+	timed grep_tree "$MNT/src" && grep_check "$kind" || ok=0
+	t2=$T
+	cmds_end lgrepb "$kind"
+	unmount_fs
+	drop_caches
+	KEEP_CACHE=1 RCLONE_CACHE_MODE=full mount_fs "$kind" || return 1
+	cmds_begin
+	timed grep_tree "$MNT/src" && grep_check "$kind" || ok=0
+	cmds_end lgrepc "$kind"
+	unmount_fs
+	((ok)) || return 1
+	add lgrep1 "$kind" "$t1"
+	add lgrepb "$kind" "$t2"
+	add lgrepc "$kind" "$T"
+}
+lgrepc_raw() { :; } # measured with L3
+
 # L4. cat of a big file
 lcat_fs() {
 	local kind=$1 run=$2 ok=1
@@ -280,6 +314,8 @@ run_latency() {
 	run_workload lfind lfind
 	log "L3. grep -r over $LSRC_N files"
 	run_workload lgrep lgrep
+	log "L3b/L3c. grep -r again over $LSRC_N files: after cache_timeout, and after a remount"
+	run_workload lgrepc lgrepc
 	log "L4. cat of $(size_label "$LCAT_MIB")"
 	run_workload lcat lcat
 	log "L5. tar -x of $LSRC_N files into the mount"

@@ -9,6 +9,17 @@ fmt_secs() { awk -v v="$1" 'BEGIN { if (v < 0.1) printf "%.3f", v; else if (v < 
 fmt_ratio() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 
 # cell ROW COL UNIT: the median of the runs, formatted, with failures noted ("" if no value at all).
+# grep_again_ratio: L3b and L3c against the first grep of the same runs (lgrep1), per filesystem.
+grep_again_ratio() {
+	local kind a b c
+	for kind in "${FSES[@]}"; do
+		a=$(median "${VALS[lgrep1.$kind]:-}") b=$(median "${VALS[lgrepb.$kind]:-}") c=$(median "${VALS[lgrepc.$kind]:-}")
+		[[ -n $a && -n $b && -n $c ]] || continue
+		echo
+		echo "L3b/L3c, $kind: the first grep of those runs took $(awk -v a="$a" 'BEGIN { printf "%.2f", a }') s; again after cache_timeout $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", b / a }') of it, after a remount $(awk -v a="$a" -v c="$c" 'BEGIN { printf "%.2fx", c / a }')"
+	done
+}
+
 cell() {
 	local row=$1 col=$2 unit=$3 m f s
 	m=$(median "${VALS[$row.$col]:-}")
@@ -180,6 +191,9 @@ print_latency_table() {
 	lrow lls "L1. ls -l, $(thousands "$LFLAT_N")-file dir, cold mount" "curl LIST"
 	lrow lfind "L2. find over the source tree, cold mount" "ftplib: MLSD/LIST of each dir"
 	lrow lgrep "L3. grep -r over the source tree (reads every file)" "ftplib: LIST+RETR of every file"
+	VALS[lgrepb.raw]=${VALS[lgrep.raw]:-} VALS[lgrepc.raw]=${VALS[lgrep.raw]:-} # the raw client has no cache
+	lrow lgrepb "L3b. grep -r again after cache_timeout, same mount (rclone: --vfs-cache-mode full)" "ftplib: LIST+RETR of every file; the runs of L3"
+	lrow lgrepc "L3c. grep -r after a remount, cache_dir kept (rclone: --vfs-cache-mode full, --cache-dir kept)" "ftplib: LIST+RETR of every file; the runs of L3"
 	lrow lcat "L4. cat of a $(size_label "$LCAT_MIB") file" "curl RETR"
 	lrow ltar "L5. tar -x of the source tree into the mount" "ftplib: MKD+STOR of every file" "$LSRC_N" tar
 	lrow ltarw "L5w. tar -x of the source tree into the mount with -o writeback (rclone: --vfs-cache-mode writes)" "ftplib: MKD+STOR of every file; the runs of L5" "$LSRC_N" tar
@@ -188,11 +202,12 @@ print_latency_table() {
 	lrow lcopy "L8a. cp of a $(size_label "$COPY_MIB") file within the mount (copy_file_range)" "$(copy_tool lcopy)"
 	lrow lcopyrw "L8b. the same with cp --reflink=never (cp reads and writes through the mount)" "$(copy_tool lcopyrw)"
 	copy_ratio lcopy lcopyrw L8
+	grep_again_ratio
 	echo
 	echo "FTP commands ftpfs sent, by command (its last run of each workload):"
 	echo
 	local key
-	for key in lls lfind lgrep lcat ltar ltarw lrsync lcp lcopy lcopyrw; do
+	for key in lls lfind lgrep lgrepb lgrepc lcat ltar ltarw lrsync lcp lcopy lcopyrw; do
 		[[ -z ${VERBS[$key]:-} ]] || echo "- ${key#l}: ${VERBS[$key]}"
 	done
 }

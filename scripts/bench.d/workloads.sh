@@ -366,8 +366,10 @@ copyrw_fs() { copy_in_mount copyrw "$1" "$2" --reflink=never; }
 copyrw_raw() { raw_copy copyrw "$1" stream; }
 
 # run_workload ROW NAME: RUNS cold runs of NAME_raw and NAME_fs for each filesystem, alternating.
+# ONLY (environment), when set, names the workloads (NAME) to run, e.g. ONLY="lgrep lgrepc".
 run_workload() {
 	local row=$1 name=$2 i kind
+	[[ -z ${ONLY:-} || " $ONLY " == *" $name "* ]] || return 0
 	for ((i = 1; i <= RUNS; i++)); do
 		log "$name: run $i/$RUNS"
 		"${name}_raw" "$i" || fail "$row" raw
