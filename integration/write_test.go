@@ -110,8 +110,13 @@ func testFailedUpload(t *testing.T, env *writeEnv) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(env.m.Log(), "the data is kept locally") {
-		t.Error("the log does not say where the data was kept")
+	// The log line follows the copy: wait for it as for the copy.
+	for !strings.Contains(env.m.Log(), "the data is kept locally") {
+		if time.Now().After(deadline) {
+			t.Error("the log does not say where the data was kept")
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
