@@ -81,6 +81,11 @@ type Config struct {
 	// for files older than six months) instead of asking MDTM for each
 	// listed file's time to the second, pipelined after each listing.
 	DisableExactTimes bool
+	// Parallel is the most transfers one file read in order may use at
+	// once when its one stream is slow (a server capping each session's
+	// rate); at most Connections-1. Zero means DefaultParallel; 1 reads
+	// every file with one stream.
+	Parallel int
 
 	tls  *tls.Config // built by Open from the fields above
 	port *portState  // built by Open: what the sessions learned about active mode

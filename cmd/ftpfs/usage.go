@@ -37,6 +37,9 @@ Options:
   cache_dir=PATH      where files being written are buffered, and failed uploads kept
                       (default ~/.cache/ftpfs)
   connections=N       most control connections at once (default 8)
+  parallel=N          transfers at once for a large file read in order whose one stream
+                      is slow, as on servers that cap each session's rate (default 4,
+                      at most connections-1; 1 = one stream per file)
   timeout=SECS        bound on every network operation (default 30)
   retry_timeout=SECS  how long failed operations are retried before an error (default 60)
   writeback           close() returns once the data is journaled on local disk; uploads
