@@ -118,6 +118,10 @@ func (f *File) seek(off int64) {
 		}
 		return
 	}
+	if sk, ok := f.resp.(interface{ seekTo(int64) bool }); ok && sk.seekTo(off) {
+		f.pos = off
+		return
+	}
 	f.seq = 0
 	if gap := off - f.pos; gap > 0 && gap <= skipLimit {
 		n, err := io.CopyN(io.Discard, f.resp, gap)

@@ -22,7 +22,13 @@ const (
 	// parallelWindow bounds the bytes fetched ahead of the reader, over
 	// all ranges; each range is a share of it, so that every transfer
 	// keeps receiving while the reader waits for the first.
-	parallelWindow = 64 << 20
+	parallelWindow = 56 << 20
+	// parallelBehind is how much of what the reader took is kept: the
+	// kernel's reads of a file read in order reach ftpfs slightly out of
+	// order (several are in flight, and take the file's lock in any
+	// order), and a read behind the reader must not drop 56 MiB fetched
+	// ahead.
+	parallelBehind = 8 << 20
 	// parallelProbe is how much the stream must have read ahead, at a
 	// rate below parallelBelow, before its file is read in parallel:
 	// enough to measure it, little beside a large file.
@@ -111,13 +117,15 @@ func (f *File) maybeParallel() {
 }
 
 // parallelRead reads a file from pos to its end through up to width
-// transfers at once, each fetching one range, delivered in order. Each
-// range runs to its end and closes its data connection; the server's reply
-// to that (426, 451 or 226) is expected, and the session goes back to the
-// pool after the usual check. The last range reads to the transfer's end,
+// transfers at once, each fetching one range, delivered in order (and
+// again within parallelBehind of the reader's offset). Each range runs to
+// its end and closes its data connection; the server's reply to that (426,
+// 451 or 226) is expected, and the session goes back to the pool after the
+// usual check. The last range reads to the transfer's end,
 // as one stream would. A range that fails hands the reader its bytes up to
 // the failure, then a transient error: File reads on from there with one
-// stream. Memory is bounded by parallelWindow plus a chunk per transfer.
+// stream. Memory is bounded by parallelWindow and parallelBehind plus a
+// chunk per transfer.
 type parallelRead struct {
 	p      *Pool
 	path   string
@@ -131,7 +139,7 @@ type parallelRead struct {
 
 	mu      sync.Mutex
 	cond    sync.Cond
-	ranges  []*rangeFetch // guarded by mu; claimed, in order; ranges[0] holds pos
+	ranges  []*rangeFetch // guarded by mu; claimed, in order, from parallelBehind before pos
 	pos     int64         // guarded by mu; offset of the reader's next byte
 	next    int64         // guarded by mu; start of the next range to claim
 	held    int64         // guarded by mu; bytes buffered, by capacity
@@ -146,9 +154,9 @@ type parallelRead struct {
 // the transfer.
 type rangeFetch struct {
 	off, end int64
-	chunks   []*[]byte // queued data, chunks[0] from head
+	chunks   []*[]byte // received data, chunks[0] from base
 	lens     []int
-	head     int
+	base     int64 // file offset of chunks[0]
 	got      int64 // bytes received
 	done     bool  // received whole, or err
 	err      error
@@ -163,7 +171,7 @@ func newParallelRead(f *File, s *Session, sa *streamAhead, pos, taken int64, wid
 		pos: pos, next: pos + span, workers: width, started: time.Now()}
 	pr.cond.L = &pr.mu
 	pr.ctx, pr.cancel = context.WithCancel(context.Background())
-	first := &rangeFetch{off: pos, end: pos + span, abort: s.data.abort}
+	first := &rangeFetch{off: pos, end: pos + span, base: pos, abort: s.data.abort}
 	pr.ranges = []*rangeFetch{first}
 	sa.stopAt(taken + span)
 	pr.wg.Add(width)
@@ -266,7 +274,7 @@ func (pr *parallelRead) claim() (*rangeFetch, *Session) {
 			pr.p.put(s, nil)
 			return nil, nil
 		}
-		rf := &rangeFetch{off: pr.next, end: pr.next + pr.span}
+		rf := &rangeFetch{off: pr.next, end: pr.next + pr.span, base: pr.next}
 		if rf.end >= pr.size {
 			rf.end = -1
 		}
@@ -331,7 +339,7 @@ func (pr *parallelRead) fetch(rf *rangeFetch, s *Session, src io.ReadCloser) boo
 func (pr *parallelRead) receive(rf *rangeFetch, src io.Reader) error {
 	for {
 		pr.mu.Lock()
-		for !pr.stopped && pr.held >= pr.window && pr.ranges[0] != rf {
+		for !pr.stopped && pr.held >= pr.window+parallelBehind && pr.at(pr.pos) != rf {
 			pr.cond.Wait()
 		}
 		stopped, want := pr.stopped, int64(aheadChunk)
@@ -378,8 +386,8 @@ func (pr *parallelRead) finish(rf *rangeFetch, err error) {
 	rf.done = true
 	pr.fetched++
 	if err != nil {
-		pr.failed++
 		if !pr.stopped {
+			pr.failed++
 			pr.p.cfg.Logger.Debug("parallel read: a range failed", "path", pr.path, "from", rf.off+rf.got, "err", err)
 		}
 		rf.err = rangeErr(pr.path, rf.off+rf.got, err)
@@ -408,49 +416,87 @@ func (pr *parallelRead) Read(b []byte) (int, error) {
 	defer pr.mu.Unlock()
 	for {
 		if pr.stopped {
-			return 0, errClosed
+			return 0, errStopped
 		}
-		if len(pr.ranges) == 0 {
-			if pr.workers == 0 {
-				return 0, errParallelEnd
-			}
+		rf := pr.at(pr.pos)
+		switch {
+		case rf == nil && pr.workers == 0:
+			return 0, errParallelEnd
+		case rf == nil:
 			pr.cond.Wait()
-			continue
-		}
-		rf := pr.ranges[0]
-		if len(rf.chunks) > 0 {
-			n := pr.take(rf, b)
+		case pr.pos < rf.off+rf.got:
+			n := rf.copyAt(b, pr.pos)
+			pr.pos += int64(n)
+			pr.release()
 			pr.cond.Broadcast()
 			return n, nil
-		}
-		switch {
 		case !rf.done:
 			pr.cond.Wait()
 		case rf.err != nil:
 			return 0, rf.err
-		case rf.end < 0:
+		default: // the last range, whole
 			return 0, io.EOF
-		default:
-			pr.ranges = pr.ranges[1:]
 		}
 	}
 }
 
-// take copies queued bytes of rf into b.
-func (pr *parallelRead) take(rf *rangeFetch, b []byte) int {
-	n := 0
-	for n < len(b) && len(rf.chunks) > 0 {
-		k := copy(b[n:], (*rf.chunks[0])[rf.head:rf.lens[0]])
-		n += k
-		rf.head += k
-		if rf.head == rf.lens[0] {
-			pr.held -= int64(cap(*rf.chunks[0]))
-			chunkPool.Put(rf.chunks[0])
-			rf.chunks, rf.lens, rf.head = rf.chunks[1:], rf.lens[1:], 0
+// at returns the claimed range that holds off, or nil.
+func (pr *parallelRead) at(off int64) *rangeFetch {
+	for _, rf := range pr.ranges {
+		if off >= rf.off && (rf.end < 0 || off < rf.end) {
+			return rf
 		}
 	}
-	pr.pos += int64(n)
+	return nil
+}
+
+// copyAt copies into b the received bytes of rf from off.
+func (rf *rangeFetch) copyAt(b []byte, off int64) int {
+	n, o := 0, rf.base
+	for i, c := range rf.chunks {
+		l := int64(rf.lens[i])
+		if at := off + int64(n); at < o+l {
+			n += copy(b[n:], (*c)[at-o:l])
+			if n == len(b) {
+				break
+			}
+		}
+		o += l
+	}
 	return n
+}
+
+// release frees what lies more than parallelBehind before the reader.
+func (pr *parallelRead) release() {
+	low := pr.pos - parallelBehind
+	for len(pr.ranges) > 0 {
+		rf := pr.ranges[0]
+		for len(rf.chunks) > 0 && rf.base+int64(rf.lens[0]) <= low {
+			pr.held -= int64(cap(*rf.chunks[0]))
+			chunkPool.Put(rf.chunks[0])
+			rf.base += int64(rf.lens[0])
+			rf.chunks, rf.lens = rf.chunks[1:], rf.lens[1:]
+		}
+		if !rf.done || rf.end < 0 || rf.end > low || len(rf.chunks) > 0 {
+			return
+		}
+		pr.ranges = pr.ranges[1:]
+	}
+}
+
+// seekTo moves the reader to off if the bytes there are kept or being
+// fetched: a read slightly behind the reader, or ahead of it within the
+// window. It reports whether it did.
+func (pr *parallelRead) seekTo(off int64) bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.stopped || len(pr.ranges) == 0 || off < pr.ranges[0].base || off >= pr.pos+pr.window {
+		return false
+	}
+	pr.pos = off
+	pr.release()
+	pr.cond.Broadcast()
+	return true
 }
 
 // Close stops the fetchers, ends their transfers and waits until every

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,21 +191,77 @@ func TestParallelReadClose(t *testing.T) {
 	wg.Wait()
 }
 
-// TestParallelLeavesASession checks that a parallel read leaves a session
-// for a listing, even with few connections.
+// TestParallelLeavesASession checks that a parallel read never takes the
+// pool's last session, which a listing may need, even with few
+// connections.
 func TestParallelLeavesASession(t *testing.T) {
-	p, _, data, _ := parallelPool(t, 3, 12<<20, 1<<20)
-	f := p.OpenFile("/big", int64(len(data)))
-	defer f.Close()
-	buf := make([]byte, 128<<10)
-	for off := 0; off < len(data); off += len(buf) {
-		if _, err := f.ReadAt(context.Background(), buf, int64(off)); err != nil {
-			t.Fatal(err)
-		}
-		if off%(1<<20) == 0 {
-			if _, err := p.List(context.Background(), "/"); err != nil {
-				t.Fatal(err)
+	p, tr, data, _ := parallelPool(t, 3, 12<<20, 1<<20)
+	var most atomic.Int32
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if n := int32(len(p.tokens)); n > most.Load() {
+				most.Store(n)
+			}
+			select {
+			case <-done:
+				return
+			default:
+				runtime.Gosched()
 			}
 		}
+	}()
+	f := p.OpenFile("/big", int64(len(data)))
+	got := readAll(t, f, len(data), 128<<10)
+	f.Close()
+	close(done)
+	wg.Wait()
+	if !bytes.Equal(got, data) {
+		t.Fatal("contents differ")
+	}
+	if tr.count("REST") < 2 {
+		t.Fatalf("%d REST: no parallel read", tr.count("REST"))
+	}
+	if n := most.Load(); n > 2 {
+		t.Errorf("%d of 3 sessions taken at once, want one left", n)
+	}
+	if _, err := p.List(context.Background(), "/"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestParallelReadOutOfOrder reads as the kernel's concurrent reads reach
+// ftpfs: in order overall, each group of four in reverse. The parallel
+// read serves them from what it keeps behind and fetches ahead, and is
+// not restarted.
+func TestParallelReadOutOfOrder(t *testing.T) {
+	p, tr, data, _ := parallelPool(t, 8, 12<<20, 2<<20)
+	f := p.OpenFile("/big", int64(len(data)))
+	defer f.Close()
+	const chunk = 128 << 10
+	buf := make([]byte, chunk)
+	read := func(off int) {
+		n, err := f.ReadAt(context.Background(), buf, int64(off))
+		if err != nil || !bytes.Equal(buf[:n], data[off:off+n]) || n != min(chunk, len(data)-off) {
+			t.Fatalf("ReadAt(%d) = %d, %v or wrong bytes", off, n, err)
+		}
+	}
+	off := 0
+	for ; off < 1<<20; off += chunk {
+		read(off)
+	}
+	for ; off < len(data); off += 4 * chunk {
+		for i := 3; i >= 0; i-- {
+			read(off + i*chunk)
+		}
+	}
+	tr.mu.Lock()
+	starts := bytes.Count(tr.buf.Bytes(), []byte("reading in parallel"))
+	tr.mu.Unlock()
+	if starts != 1 {
+		t.Errorf("the parallel read started %d times, want once", starts)
 	}
 }
