@@ -101,7 +101,7 @@ func (r *failingRange) Read(b []byte) (int, error) {
 // TestParallelRangeFails cuts ranges short, cleanly or with an error: the
 // reader still gets every byte, the rest read by its own stream.
 func TestParallelRangeFails(t *testing.T) {
-	for _, cut := range []error{io.EOF, errors.New("connection reset by peer")} {
+	for cut, says := range map[error]string{io.EOF: "short of", errors.New("connection reset by peer"): "connection reset by peer"} {
 		p, tr, data, _ := parallelPool(t, 8, 12<<20, 2<<20)
 		var cuts atomic.Int32
 		p.par.wrap = func(r io.ReadCloser, off int64) io.ReadCloser {
@@ -120,6 +120,9 @@ func TestParallelRangeFails(t *testing.T) {
 		}
 		if n := tr.count("REST"); n < 4 {
 			t.Errorf("cut by %v: %d REST", cut, n)
+		}
+		if !tr.has("parallel read: a range failed") || !tr.has(says) {
+			t.Errorf("cut by %v: the cut range was not taken for a failure (%q)", cut, says)
 		}
 	}
 }
@@ -166,9 +169,12 @@ func TestParallelReadClose(t *testing.T) {
 			t.Fatalf("contents differ")
 		}
 		f.Close()
-	}
-	if n := len(p.tokens); n != 0 {
-		t.Errorf("%d sessions still taken after every file was closed", n)
+		if fetchersRunning() {
+			t.Errorf("fetchers still run once the file read to %d was closed", stop)
+		}
+		if n := len(p.tokens); n != 0 {
+			t.Errorf("%d sessions still taken once the file read to %d was closed", n, stop)
+		}
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
@@ -258,10 +264,14 @@ func TestParallelReadOutOfOrder(t *testing.T) {
 			read(off + i*chunk)
 		}
 	}
-	tr.mu.Lock()
-	starts := bytes.Count(tr.buf.Bytes(), []byte("reading in parallel"))
-	tr.mu.Unlock()
-	if starts != 1 {
-		t.Errorf("the parallel read started %d times, want once", starts)
+	if !tr.has("reading in parallel") || tr.has("parallel read ended") {
+		t.Errorf("the parallel read did not start, or ended before the file was closed")
 	}
+}
+
+// fetchersRunning reports whether a goroutine of a parallel read runs.
+func fetchersRunning() bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return bytes.Contains(buf, []byte("parallelRead).fetch"))
 }
