@@ -39,12 +39,25 @@ type File struct {
 	size int64
 
 	mu   sync.Mutex
-	s    *Session     // guarded by mu; nil when no stream is open
-	resp *streamAhead // guarded by mu
-	seq  int          // guarded by mu; reads in a row that continued the stream
-	pos  int64        // guarded by mu; offset of the next byte of resp
-	from int64        // guarded by mu; offset resp started at
-	idle *time.Timer  // guarded by mu
+	s    *Session    // guarded by mu; nil when no stream is open, or resp is parallel
+	resp stream      // guarded by mu
+	seq  int         // guarded by mu; reads in a row that continued the stream
+	pos  int64       // guarded by mu; offset of the next byte of resp
+	from int64       // guarded by mu; offset resp started at
+	idle *time.Timer // guarded by mu
+	// parFails counts parallel reads of this file that ended in a
+	// failure: after maxParallelFails it reads with one stream only.
+	parFails int // guarded by mu
+}
+
+// stream is what a File reads from: one transfer read ahead
+// (streamAhead), or the ranges of several at once (parallelRead).
+type stream interface {
+	io.Reader
+	// Close ends the transfers and returns how the last one ended.
+	Close() error
+	// start begins reading ahead of the caller.
+	start()
 }
 
 // FileReader reads a remote file at any offset. *File is the one
@@ -101,7 +114,12 @@ func (f *File) seek(off int64) {
 		f.seq++
 		if f.resp != nil && f.seq >= aheadAfter {
 			f.resp.start()
+			f.maybeParallel()
 		}
+		return
+	}
+	if sk, ok := f.resp.(interface{ seekTo(int64) bool }); ok && sk.seekTo(off) {
+		f.pos = off
 		return
 	}
 	f.seq = 0
@@ -127,7 +145,10 @@ func (f *File) abandonStream() {
 	f.s, f.resp = nil, nil
 	f.p.track(f, false)
 	go func() {
-		f.p.put(s, wrapErr("retr", path, resp.Close()))
+		err := wrapErr("retr", path, resp.Close())
+		if s != nil {
+			f.p.put(s, err)
+		}
 	}()
 }
 
@@ -158,8 +179,16 @@ func (f *File) readOnce(ctx context.Context, b []byte, off int64) (n int, eof bo
 				Msg: fmt.Sprintf("the transfer ended at byte %d of %d", f.pos, f.size)}
 		}
 		return n, err == nil, err
+	case errors.Is(err, errParallelEnd):
+		// Nobody is left to fetch what lies ahead: read on with one
+		// stream, from where the ranges stopped.
+		f.dropStreamLocked(nil)
+		return n, false, nil
 	default:
 		err = wrapErr("retr", f.path, err)
+		if _, ok := f.resp.(*parallelRead); ok {
+			f.parFails++
+		}
 		f.dropStreamLocked(err)
 		return n, false, err
 	}
@@ -242,10 +271,10 @@ func (f *File) dropStreamLocked(cause error) {
 }
 
 func (f *File) releaseSession(err error) {
+	f.p.track(f, false)
 	if f.s == nil {
 		return
 	}
-	f.p.track(f, false)
 	f.p.put(f.s, err)
 	f.s = nil
 }

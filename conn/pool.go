@@ -66,6 +66,8 @@ type Pool struct {
 	// digestRate and lateRenameSize.
 	digestRate float64
 	lateRename int64
+	// par, when set (by tests), replaces parallel reads' constants.
+	par parallelTuning
 }
 
 // lateRenameSize is the size from which an upload checked by digest is
@@ -205,6 +207,33 @@ func (p *Pool) get(ctx context.Context) (*Session, error) {
 	if err := p.acquire(ctx); err != nil {
 		return nil, err
 	}
+	return p.session(ctx)
+}
+
+// getSpare returns a session for work that can do without one (the extra
+// transfers of a parallel read, parallel.go): only while another token
+// stays free for the metadata an application waits on, without waiting
+// for a token and without reclaiming streams. ok is false when the pool
+// has none to spare, is closed or finds the server unreachable.
+func (p *Pool) getSpare(ctx context.Context) (s *Session, ok bool, err error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed || p.downFlag.Load() || cap(p.tokens)-len(p.tokens) < 2 {
+		return nil, false, nil
+	}
+	select {
+	case p.tokens <- struct{}{}:
+	default:
+		return nil, false, nil
+	}
+	s, err = p.session(ctx)
+	return s, err == nil, err
+}
+
+// session returns an idle session, checked with NOOP if it idled long, or
+// dials one; the caller holds a token.
+func (p *Pool) session(ctx context.Context) (*Session, error) {
 	for {
 		s := p.popIdle()
 		if s == nil {

@@ -84,6 +84,11 @@ type Config struct {
 	// DisableDataAhead opens each passive data connection when its
 	// transfer starts, never ahead after an upload (see ahead.go).
 	DisableDataAhead bool
+	// Parallel is the most transfers one file read in order may use at
+	// once when its one stream is slow (a server capping each session's
+	// rate); at most Connections-1. Zero means DefaultParallel; 1 reads
+	// every file with one stream.
+	Parallel int
 
 	tls  *tls.Config // built by Open from the fields above
 	port *portState  // built by Open: what the sessions learned about active mode

@@ -3,6 +3,7 @@ package conn
 import (
 	"io"
 	"sync"
+	"time"
 )
 
 const (
@@ -35,6 +36,15 @@ type streamAhead struct {
 	err     error     // guarded by mu; how the transfer ended, once it has
 	stopped bool      // guarded by mu
 	done    chan struct{}
+	// read counts the bytes taken from the transfer, and waited the time
+	// spent in its reads: the stream's own rate, not the reader's (time
+	// waiting for room in the queue is not counted). limit, once above
+	// zero, is where the transfer is to stop (parallel.go).
+	read   int64         // guarded by mu
+	waited time.Duration // guarded by mu
+	limit  int64         // guarded by mu
+	// direct counts the bytes read before start, by the caller.
+	direct int64
 }
 
 func newStreamAhead(r io.ReadCloser) *streamAhead {
@@ -59,14 +69,24 @@ func (p *streamAhead) loop() {
 		for p.held >= aheadWindow && !p.stopped {
 			p.cond.Wait()
 		}
-		stopped := p.stopped
+		stopped, want := p.stopped, int64(aheadChunk)
+		if p.limit > 0 {
+			want = min(want, p.limit-p.direct-p.read)
+		}
 		p.mu.Unlock()
 		if stopped {
 			return
 		}
+		if want <= 0 {
+			p.end(io.EOF)
+			return
+		}
 		buf := chunkPool.Get().(*[]byte)
-		n, err := p.r.Read(*buf)
+		t := time.Now()
+		n, err := p.r.Read((*buf)[:want])
 		p.mu.Lock()
+		p.read += int64(n)
+		p.waited += time.Since(t)
 		if n > 0 {
 			p.chunks, p.lens = append(p.chunks, buf), append(p.lens, n)
 			p.held += cap(*buf)
@@ -84,10 +104,36 @@ func (p *streamAhead) loop() {
 	}
 }
 
+// end records how the transfer ended, for the reader.
+func (p *streamAhead) end(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// rate returns the bytes read ahead so far and the time the reads took.
+func (p *streamAhead) rate() (int64, time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.read, p.waited
+}
+
+// stopAt makes the read-ahead stop once it has taken n bytes from the
+// transfer (counted from its start), reading as ended there.
+func (p *streamAhead) stopAt(n int64) {
+	p.mu.Lock()
+	p.limit = n
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
 // Read reads from the queue once reading ahead, else from the transfer.
 func (p *streamAhead) Read(b []byte) (int, error) {
 	if !p.active {
-		return p.r.Read(b)
+		n, err := p.r.Read(b)
+		p.direct += int64(n)
+		return n, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -103,6 +103,14 @@ type serverOptions struct {
 	tls         string
 	refuse      string
 	digest      bool
+	maxRate     int
+}
+
+// WithMaxRate caps each session's transfer rate at bytes per second, as
+// scripts/ftp-server's --max-rate describes (vsftpd's local_max_rate,
+// pure-ftpd's -T).
+func WithMaxRate(bytes int) ServerOption {
+	return func(o *serverOptions) { o.maxRate = bytes }
 }
 
 // WithDigest loads proftpd's mod_digest (HASH and XSHA256 and the like),
@@ -188,6 +196,9 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 		}
 		if o.maxSessions > 0 {
 			args = append(args, "--max-sessions", strconv.Itoa(o.maxSessions))
+		}
+		if o.maxRate > 0 {
+			args = append(args, "--max-rate", strconv.Itoa(o.maxRate))
 		}
 		if o.refuse != "" {
 			args = append(args, "--refuse", o.refuse)

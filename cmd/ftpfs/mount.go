@@ -29,7 +29,7 @@ func mount(o *options, user, password string, log *slog.Logger) (*fs.Server, *co
 	}
 	cfg := conn.Config{
 		Host: o.host, Port: o.port, User: user, Password: password,
-		Timeout: o.timeout, RetryTimeout: o.retryTimeout, Connections: o.connections, Logger: log,
+		Timeout: o.timeout, RetryTimeout: o.retryTimeout, Connections: o.connections, Parallel: o.parallel, Logger: log,
 		TLS: o.tls, CAFile: o.cafile, Insecure: o.insecure, Encoding: o.encoding,
 		Active: o.active, ActiveAddr: o.activeAddr, SourceAddr: o.sourceAddr, Account: o.account,
 		CCC: o.tlsCCC, ClearData: o.clearData, DirectUpload: o.directUpload, DisableMLSD: o.disableMLSD, Verify: o.verify,

@@ -39,17 +39,20 @@ type options struct {
 	cafile       string
 	insecure     bool
 	// Data connections and dialing (see conn.Config).
-	active       bool
-	activeAddr   string
-	sourceAddr   string
-	account      string
-	tlsCCC       bool
-	clearData    bool
-	disableMLSD  bool
-	cacheTTL     time.Duration
-	negativeTTL  time.Duration // 0: fs's default; given as 0, a nanosecond
-	revalidate   time.Duration // 0: fs's default; given as 0, a nanosecond
-	connections  int
+	active      bool
+	activeAddr  string
+	sourceAddr  string
+	account     string
+	tlsCCC      bool
+	clearData   bool
+	disableMLSD bool
+	cacheTTL    time.Duration
+	negativeTTL time.Duration // 0: fs's default; given as 0, a nanosecond
+	revalidate  time.Duration // 0: fs's default; given as 0, a nanosecond
+	connections int
+	// parallel: transfers one file read in order may use at once when
+	// one stream is slow; 0 is conn's default, 1 turns it off.
+	parallel     int
 	timeout      time.Duration
 	retryTimeout time.Duration
 	debug        bool
@@ -266,6 +269,9 @@ func (o *options) valueOptions() map[string]func(string) error {
 		"writeback_wait":     func(v string) error { return parseSeconds(v, true, &o.writebackWait) },
 		"connections": func(v string) error {
 			return parseInt(v, 1, 64, 10, func(n int64) { o.connections = int(n) })
+		},
+		"parallel": func(v string) error {
+			return parseInt(v, 1, 64, 10, func(n int64) { o.parallel = int(n) })
 		},
 		"source_address": func(v string) error {
 			if net.ParseIP(v) == nil {

@@ -40,6 +40,9 @@ Options:
                       across mounts, served while the listing shows the same size and
                       time); K, M, G, T units; default 1G; 0 turns the content cache off
   connections=N       most control connections at once (default 8)
+  parallel=N          transfers at once for a large file read in order whose one stream
+                      is slow, as on servers that cap each session's rate (default 4,
+                      at most connections-1; 1 = one stream per file)
   timeout=SECS        bound on every network operation (default 30)
   retry_timeout=SECS  how long failed operations are retried before an error (default 60)
   writeback           close() returns once the data is journaled on local disk; uploads

@@ -212,3 +212,38 @@ print_latency_table() {
 	done
 }
 
+
+# print_capped_table: C1 (--max-rate), times and ratios against the cap and curl.
+print_capped_table() {
+	local cap ver col label r
+	cap=$(calc "$CAP_MIB * $MiB / $MAXRATE")
+	echo "ftpfs capped-server benchmark, $( ((LATENCY)) && echo "${RTT} ms round trip" || echo loopback): $(machine_line)"
+	echo
+	echo "- server: $KIND ${SERVER_VERSION:-(version unknown)} on 127.0.0.1 capping each session at $MAXRATE bytes/s ($([[ $KIND == vsftpd ]] && echo "local_max_rate=$MAXRATE" || echo "-T $(((MAXRATE + 1023) / 1024))")), serving a directory on $(stat -f -c %T "$SRV")$( ((LATENCY)) && echo "; behind scripts/latency-proxy on 127.0.0.2 (${RTT} ms round trip)")"
+	ver=$("$FTPFS" --version 2>&1 | head -n 1 || true)
+	echo "- ftpfs: ${ver:-unknown}, $FTPFS_ORIGIN; defaults (parallel=4, connections=8) but debug,log_file=...; ftpfs1: the same with -o parallel=1"
+	echo "- cap: $(size_label "$CAP_MIB") at $MAXRATE bytes/s, $(fmt_secs "$cap") s: the best one session can do; curl: one session, timed from after the login"
+	echo "- each figure is the median of $RUNS run(s), each cold (drop_caches, fresh mount); ratios are cap ÷ time and curl ÷ time (≥ 1: faster)"
+	echo
+	echo "| cat of $(size_label "$CAP_MIB") | time | × the cap | × curl | RETR, REST sent by ftpfs |"
+	echo "| --- | --- | --- | --- | --- |"
+	for col in raw ftpfs ftpfs1 "${FSES[@]:1}"; do
+		case $col in
+		raw) label="curl (one session)" ;;
+		ftpfs) label="ftpfs" ;;
+		ftpfs1) label="ftpfs -o parallel=1" ;;
+		*) label=$col ;;
+		esac
+		r=$(median "${VALS[capcat.$col]:-}")
+		printf '| %s | %s | %s | %s | %s |\n' "$label" "$(cell capcat "$col" s)" \
+			"${r:+$(awk -v a="$r" -v c="$cap" 'BEGIN { printf "%.2f", c / a }')}" \
+			"$(ratio capcat "$col" s)" "$(verbs_of "capcat_$col")"
+	done
+}
+
+# verbs_of ROW: the RETR and REST counts of the last run's commands (cmds_end), "" where none.
+verbs_of() {
+	local v=${VERBS[$1]:-}
+	[[ -n $v ]] || return 0
+	tr ',' '\n' <<<"$v" | sed 's/^ //' | grep -E '^(RETR|REST) ' | paste -sd ',' | sed 's/,/, /g'
+}

@@ -365,6 +365,51 @@ copy_raw() { raw_copy copy "$1"; }
 copyrw_fs() { copy_in_mount copyrw "$1" "$2" --reflink=never; }
 copyrw_raw() { raw_copy copyrw "$1" stream; }
 
+# C1. cat of a large file from a server capping each session's rate (--max-rate): ftpfs as it is
+# (parallel transfers), ftpfs -o parallel=1 (column ftpfs1), curl; the cap is computed, not run.
+capcat_fs() {
+	local kind=$1 run=$2 col=$1 ok=1 MOUNT_EXTRA=$MOUNT_EXTRA
+	if [[ $kind == ftpfs1 ]]; then
+		kind=ftpfs MOUNT_EXTRA+=",parallel=1"
+	fi
+	drop_caches
+	mount_fs "$kind" || return 1
+	cmds_begin
+	timed timeout --foreground "$TMO" cat "$MNT/cap.bin" >/dev/null || ok=0
+	cmds_end "capcat_$col" "$kind"
+	if ((ok && run == 1)) && ! cmp -s "$MNT/cap.bin" "$SRV/cap.bin"; then
+		log "$col: $MNT/cap.bin differs from the server's file"
+		ok=0
+	fi
+	unmount_fs
+	note_rss "capcat_$col"
+	((ok)) && add capcat "$col" "$T"
+}
+capcat_raw() {
+	local got
+	drop_caches
+	if ((LATENCY)); then
+		curl_v -o /dev/null -w '%{size_download}' "$URL/cap.bin" >"$WORK/got" || { curl_failed RETR && return 1; }
+		T=$(curl_after_login) || { log "no timings in curl's -v output" && return 1; }
+		got=$(<"$WORK/got")
+	else
+		curl_ftp -o /dev/null -w "$CURL_TIME %{size_download}" "$URL/cap.bin" >"$WORK/got" || return 1
+		read -r T got < <(curl_time "$WORK/got")
+	fi
+	[[ $got == "$((CAP_MIB * MiB))" ]] || { log "curl got $got bytes of cap.bin, want $((CAP_MIB * MiB))" && return 1; }
+	add capcat raw "$T"
+}
+run_capped() {
+	local i col
+	for ((i = 1; i <= RUNS; i++)); do
+		log "capcat: run $i/$RUNS"
+		capcat_raw "$i" || fail capcat raw
+		for col in ftpfs ftpfs1 "${FSES[@]:1}"; do
+			capcat_fs "$col" "$i" || fail capcat "$col"
+		done
+	done
+}
+
 # run_workload ROW NAME: RUNS cold runs of NAME_raw and NAME_fs for each filesystem, alternating.
 # ONLY (environment), when set, names the workloads (NAME) to run, e.g. ONLY="lgrep lgrepc".
 run_workload() {

@@ -48,6 +48,7 @@ pure_ftpd_start() {
 	)
 	# Without -c/-C pure-ftpd allows only a few sessions here ("user number 1 of 8 allowed").
 	args+=(-c "${MAX_SESSIONS:-64}" -C "${MAX_SESSIONS:-64}")
+	[[ -z $MAX_RATE ]] || args+=(-T "$(((MAX_RATE + 1023) / 1024)):$(((MAX_RATE + 1023) / 1024))")
 	[[ -z $PASV_ADDRESS ]] || args+=(-P "$PASV_ADDRESS") # the address PASV replies name
 	if [[ -n $TLS_MODE ]]; then
 		[[ $TLS_MODE == explicit ]] || die 2 "pure-ftpd serves explicit FTPS only"

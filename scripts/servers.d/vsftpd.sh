@@ -82,6 +82,7 @@ vsftpd_log_file=$STATE/vsftpd.log
 xferlog_file=$STATE/xferlog.log
 EOF
 		[[ -z $PASV_ADDRESS ]] || echo "pasv_address=$PASV_ADDRESS"
+		[[ -z $MAX_RATE ]] || echo "local_max_rate=$MAX_RATE"
 		if [[ -n $MAX_SESSIONS ]]; then
 			echo "max_clients=$MAX_SESSIONS"
 			echo "max_per_ip=$MAX_SESSIONS"
