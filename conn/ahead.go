@@ -187,22 +187,49 @@ func (s *Session) aheadFailed(err error) error {
 // connection opened ahead, when every idle session is still opening its
 // own: a sequence of uploads (tar -x) then alternates between two
 // sessions, each opening its next data connection while the other
-// uploads. Called with p.mu held; it takes a session token only if one
-// is free, so the pool never exceeds Config.Connections.
+// uploads. Called with p.mu held.
 func (p *Pool) startSpare() {
 	if p.closed || !p.spareBusy.CompareAndSwap(false, true) {
 		return
 	}
+	if !p.dialSpare(func() { p.spareBusy.Store(false) }) {
+		p.spareBusy.Store(false)
+	}
+}
+
+// warm logs in up to n more sessions in the background, each with a data
+// connection opened ahead, for a parallel read about to start (see
+// File.maybeParallel): its ranges then start with REST instead of a login.
+func (p *Pool) warm(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := 0; i < n && !p.closed; i++ {
+		if !p.dialSpare(nil) {
+			return
+		}
+	}
+}
+
+// dialSpare dials a session in a goroutine of the pool's (Close waits for
+// it) and puts it with the idle ones, calling done, if set, at the end. It
+// takes a session token only while two are free, as getSpare does, so that
+// the pool never exceeds Config.Connections nor takes the last session an
+// operation may need; it reports whether it started. Called with p.mu held.
+func (p *Pool) dialSpare(done func()) bool {
+	if cap(p.tokens)-len(p.tokens) < 2 {
+		return false
+	}
 	select {
 	case p.tokens <- struct{}{}:
 	default:
-		p.spareBusy.Store(false)
-		return
+		return false
 	}
 	p.spare.Add(1)
 	go func() {
 		defer p.spare.Done()
-		defer p.spareBusy.Store(false)
+		if done != nil {
+			defer done()
+		}
 		s, err := dial(p.probeCtx, &p.cfg, p.q, &p.cmds)
 		if err != nil {
 			<-p.tokens
@@ -211,13 +238,16 @@ func (p *Pool) startSpare() {
 		s.openAheadNow()
 		_ = p.put(s, nil)
 	}()
+	return true
 }
 
-// openAheadNow asks for a data port (EPSV) and starts connecting to it.
-func (s *Session) openAheadNow() {
-	if !s.aheadWanted() {
-		return
+// openAheadNow asks for a data port (EPSV) and starts connecting to it,
+// reporting whether it did: the session then answered in step.
+func (s *Session) openAheadNow() bool {
+	if !s.aheadWanted() || s.broken {
+		return false
 	}
+	st := s.aheadStep()[0]
 	x := s.exchange()
 	code, msg, err := x.cmd(0, "EPSV")
 	if derr := x.done(); err == nil {
@@ -225,7 +255,8 @@ func (s *Session) openAheadNow() {
 	}
 	s.note(err)
 	if err != nil {
-		return
+		return false
 	}
-	_ = s.aheadStep()[0].check(code, msg)
+	_ = st.check(code, msg)
+	return s.ahead != nil
 }

@@ -48,6 +48,8 @@ type File struct {
 	// parFails counts parallel reads of this file that ended in a
 	// failure: after maxParallelFails it reads with one stream only.
 	parFails int // guarded by mu
+	// warmed: spare sessions were asked for this file's parallel read.
+	warmed bool // guarded by mu
 }
 
 // stream is what a File reads from: one transfer read ahead

@@ -22,7 +22,7 @@ const (
 	// parallelWindow bounds the bytes fetched ahead of the reader, over
 	// all ranges; each range is a share of it, so that every transfer
 	// keeps receiving while the reader waits for the first.
-	parallelWindow = 56 << 20
+	parallelWindow = 96 << 20
 	// parallelBehind is how much of what the reader took is kept: the
 	// kernel's reads of a file read in order reach ftpfs slightly out of
 	// order (several are in flight, and take the file's lock in any
@@ -32,7 +32,11 @@ const (
 	// parallelProbe is how much the stream must have read ahead, at a
 	// rate below parallelBelow, before its file is read in parallel:
 	// enough to measure it, little beside a large file.
-	parallelProbe = 4 << 20
+	parallelProbe = 2 << 20
+	// parallelWarm is how much a stream has read ahead, at a rate below
+	// parallelBelow, when the sessions of a parallel read start logging
+	// in (see Pool.warm), so that they are ready when the probe ends.
+	parallelWarm = 512 << 10
 	// parallelBelow is the rate (bytes/s) under which one stream is
 	// deemed slow: a loopback or LAN transfer is faster and gains nothing
 	// from more, a per-session cap or a long-haul TCP stream is slower.
@@ -102,12 +106,18 @@ func (f *File) maybeParallel() {
 	if !ok || width < 2 || f.size < 0 || f.parFails >= maxParallelFails || f.p.q.ref.refused(optRestRetr) {
 		return
 	}
-	span := f.p.par.windowSize() / int64(width)
+	span := f.p.par.windowSize() / int64(width+2)
 	if f.size-f.pos < 2*span {
 		return
 	}
 	n, d := sa.rate()
 	if !f.p.par.slow(n, d) {
+		if !f.warmed && n >= parallelWarm && float64(n) < parallelBelow*d.Seconds() {
+			// Slow from its first bytes: the sessions the ranges will
+			// need log in while the probe reads on, not after it.
+			f.warmed = true
+			f.p.warm(width - 1)
+		}
 		return
 	}
 	f.p.cfg.Logger.Debug("reading in parallel", "path", f.path, "from", f.pos, "transfers", width,
@@ -325,6 +335,12 @@ func (pr *parallelRead) fetch(rf *rangeFetch, s *Session, src io.ReadCloser) boo
 	go func() {
 		defer pr.wg.Done()
 		closeErr := src.Close()
+		// The next range on this session starts with REST: its data
+		// port is asked for now, off the reader's path (see ahead.go),
+		// and the EPSV's answer shows the session in step.
+		if s.openAheadNow() {
+			closeErr = nil
+		}
 		_ = pr.p.put(s, wrapErr("retr", pr.path, closeErr))
 		pr.cond.Broadcast()
 	}()

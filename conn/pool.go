@@ -57,8 +57,8 @@ type Pool struct {
 	stopJanitor chan struct{}
 	janitorDone chan struct{}
 
-	// spare counts the background dial of a spare session (zero or one,
-	// see startSpare); spareBusy is set while it runs.
+	// spare counts the background dials of spare sessions (dialSpare);
+	// spareBusy is set while startSpare's runs.
 	spare     sync.WaitGroup
 	spareBusy atomic.Bool
 
