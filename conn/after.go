@@ -140,6 +140,11 @@ type step struct {
 	// wait, when longer than Config.Timeout, is how long its reply may
 	// take (a digest of a big file, see digestWait).
 	wait time.Duration
+	// optional marks a last step whose failure is not the flight's: the
+	// EPSV of a data connection opened ahead (see aheadStep). A reply
+	// that cannot be read, or more than one reply, leaves the session
+	// broken (not reused), and the other steps' results stand.
+	optional bool
 }
 
 // sizeStep checks that path holds size bytes (SIZE) after what (an
@@ -207,12 +212,17 @@ func (p *Pool) flight(s *Session, steps []step) error {
 		return err
 	}
 	var first error
+	optional := false
 	for _, st := range steps {
+		optional = st.optional
 		s.ctl.replyWait = st.wait
 		code, msg, err := x.tr.ReadResponse(0) // any code: each step judges its own
 		s.ctl.replyWait = 0
 		if err != nil {
 			s.broken = true // not a reply: the connection is out of step
+			if optional {
+				return first
+			}
 			return err
 		}
 		if cerr := st.check(code, msg); cerr != nil && first == nil {
@@ -220,6 +230,12 @@ func (p *Pool) flight(s *Session, steps []step) error {
 		}
 	}
 	if err := x.done(); err != nil {
+		// vsftpd answers an EPSV it cannot bind with "500 OOPS: ..." and
+		// more, and ends the session: after an optional last step the
+		// replies before it were the server's answers all the same.
+		if optional {
+			return first
+		}
 		return err
 	}
 	return first

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -46,6 +47,12 @@ type aheadConn struct {
 	nc     net.Conn // set before done closes; nil on failure
 	err    error    // set before done closes
 	at     time.Time
+	// expire closes the connection once it is aheadMaxAge old and still
+	// unused, so that an idle session holds no connection on the server;
+	// mu guards expired and, once done is closed, nc.
+	expire  *time.Timer
+	mu      sync.Mutex
+	expired bool
 	// rtt is the round trip the EPSV took: for about that long after
 	// the dial starts, the server has not yet accepted the connection
 	// (the SYN, SYN-ACK and ACK of a real link), and a transfer on it
@@ -68,11 +75,14 @@ func (s *Session) aheadStep() []step {
 		return nil
 	}
 	sent := time.Now()
-	return []step{{cmd: "EPSV", check: func(code int, msg string) error {
+	return []step{{cmd: "EPSV", optional: true, check: func(code int, msg string) error {
 		if code != 229 {
-			if refusedReply(code, msg) {
-				s.ctl.ref.learn(optEPSV, fmt.Sprintf("%d %s", code, oneLine(msg)))
-			}
+			// A port the server could not give (pure-ftpd's "425 Unable
+			// to identify the local data socket: Address already in
+			// use", vsftpd's "500 OOPS: vsf_sysutil_bind", which also
+			// ends the session) says its passive ports are too few to
+			// hold one per session: opened when needed, they suffice.
+			s.ctl.ref.learn(optAhead, fmt.Sprintf("EPSV: %d %s", code, oneLine(msg)))
 			return nil
 		}
 		port, ok := epsvPort(msg)
@@ -107,12 +117,35 @@ func (s *Session) startAhead(addr string, rtt time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	a := &aheadConn{done: make(chan struct{}), cancel: cancel, at: time.Now(), rtt: rtt}
 	s.ahead = a
+	a.expire = time.AfterFunc(aheadMaxAge, a.expireNow)
 	go func() {
 		defer close(a.done)
 		defer cancel()
-		a.nc, a.err = s.dialer().DialContext(ctx, "tcp", addr)
+		nc, err := s.dialer().DialContext(ctx, "tcp", addr)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if err == nil && a.expired {
+			_ = nc.Close()
+			nc, err = nil, errAheadExpired
+		}
+		a.nc, a.err = nc, err
 	}()
 }
+
+// expireNow closes the connection, or ends its dial: it was not used in
+// time.
+func (a *aheadConn) expireNow() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expired = true
+	a.cancel()
+	if a.nc != nil {
+		_ = a.nc.Close()
+	}
+}
+
+// errAheadExpired: the connection opened ahead was not used in time.
+var errAheadExpired = errors.New("data connection opened ahead expired unused")
 
 // aheadPending reports a connection still being opened ahead: dialing,
 // or made less than a round trip ago, so that the server has not yet
@@ -139,8 +172,11 @@ func (s *Session) takeAhead() *dataConn {
 		return nil
 	}
 	s.ahead = nil
+	a.expire.Stop()
 	<-a.done
-	if a.err != nil || time.Since(a.at) > aheadMaxAge {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err != nil || a.expired || time.Since(a.at) > aheadMaxAge {
 		if a.nc != nil {
 			_ = a.nc.Close()
 		}
@@ -160,8 +196,11 @@ func (s *Session) dropAhead() {
 		return
 	}
 	s.ahead = nil
+	a.expire.Stop()
 	a.cancel()
 	<-a.done
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.nc != nil {
 		_ = a.nc.Close()
 	}
@@ -212,11 +251,13 @@ func (p *Pool) warm(n int) {
 
 // dialSpare dials a session in a goroutine of the pool's (Close waits for
 // it) and puts it with the idle ones, calling done, if set, at the end. It
-// takes a session token only while two are free, as getSpare does, so that
-// the pool never exceeds Config.Connections nor takes the last session an
+// dials only while the sessions open (idle ones and those in use) are
+// fewer than Config.Connections, and takes a session token only while two
+// are free, as getSpare does, so that it never takes the last session an
 // operation may need; it reports whether it started. Called with p.mu held.
 func (p *Pool) dialSpare(done func()) bool {
-	if cap(p.tokens)-len(p.tokens) < 2 {
+	// Idle sessions hold no token: they count against Connections here.
+	if len(p.idle)+len(p.tokens)+1 > cap(p.tokens)-p.shrunk || cap(p.tokens)-len(p.tokens) < 2 {
 		return false
 	}
 	select {

@@ -33,7 +33,7 @@ func TestEPSVPort(t *testing.T) {
 // aheadSession is a session with a data connection opened ahead at, dialed
 // or not; the connection is one end of a pipe.
 func aheadSession(t *testing.T, at time.Time, rtt time.Duration, dialed bool) *Session {
-	a := &aheadConn{done: make(chan struct{}), cancel: func() {}, at: at, rtt: rtt}
+	a := &aheadConn{done: make(chan struct{}), cancel: func() {}, at: at, rtt: rtt, expire: time.NewTimer(time.Hour)}
 	if dialed {
 		c1, c2 := net.Pipe()
 		t.Cleanup(func() { c1.Close(); c2.Close() })
@@ -115,5 +115,35 @@ func TestTakeAheadDropsOld(t *testing.T) {
 	s2.ctl = &ctlConn{}
 	if d := s2.takeAhead(); d == nil || s2.ahead != nil || !s2.usedAhead {
 		t.Error("a fresh connection opened ahead was not handed over")
+	}
+}
+
+// TestAheadExpires: a connection opened ahead and not used within
+// aheadMaxAge is closed then, not held for the session's idle life; the
+// session's next transfer opens its own.
+func TestAheadExpires(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := &Session{timeout: 5 * time.Second, cfg: &Config{}, ctl: &ctlConn{}}
+	s.startAhead(ln.Addr().String(), 0)
+	defer s.dropAhead()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-s.ahead.done
+	s.ahead.expireNow() // what the timer does at aheadMaxAge
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the server's end of an expired connection opened ahead got data, want EOF")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("an expired connection opened ahead is still open")
+	}
+	if d := s.takeAhead(); d != nil {
+		t.Error("an expired connection opened ahead was handed to a transfer")
 	}
 }

@@ -54,4 +54,9 @@ type Entry struct {
 	HasTime bool
 	// Target is the symlink target for TypeSymlink, when the listing says it.
 	Target string
+	// Unique is MLSD's "unique" fact (RFC 3659 section 7.5.2): the same
+	// value for the same file, another after a rename over it or a swap
+	// that keeps the size and time (pure-ftpd and proftpd give device and
+	// inode). Empty where the listing has none.
+	Unique string
 }

@@ -26,8 +26,8 @@ func parseMLSD(line []byte) (parsedLine, verdict) {
 
 // mlsdFacts holds the raw values of the facts the parser uses.
 type mlsdFacts struct {
-	typ, size, modify, mode []byte
-	has                     uint8
+	typ, size, modify, mode, unique []byte
+	has                             uint8
 }
 
 const (
@@ -35,6 +35,7 @@ const (
 	hasSize
 	hasModify
 	hasMode
+	hasUnique
 )
 
 // parse splits facts (the final ';' removed) and keeps the values of the
@@ -66,6 +67,8 @@ func (f *mlsdFacts) set(name, value []byte) {
 		f.modify, f.has = value, f.has|hasModify
 	case eqFold(name, "unix.mode"):
 		f.mode, f.has = value, f.has|hasMode
+	case eqFold(name, "unique"):
+		f.unique, f.has = value, f.has|hasUnique
 	}
 }
 
@@ -97,6 +100,9 @@ func (f *mlsdFacts) apply(r *parsedLine) verdict {
 	}
 	if !ok {
 		return verdictReject
+	}
+	if f.has&hasUnique != 0 {
+		e.Unique = string(f.unique)
 	}
 	return verdictEntry
 }

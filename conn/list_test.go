@@ -52,14 +52,17 @@ func other(name string, size int64, t time.Time, perm fs.FileMode) *Entry {
 	return e
 }
 
+// withUnique sets the MLSD unique fact of e.
+func withUnique(e *Entry, u string) *Entry { e.Unique = u; return e }
+
 var mlsdCases = []lineCase{
 	// proftpd (mod_facts): lower-case facts, upper-case UNIX.* facts, slink.
 	{name: "proftpd file", line: "modify=20261125194300;perm=adfrw;size=12;type=file;unique=FD00U2A7B;UNIX.group=1000;UNIX.groupname=user;UNIX.mode=0644;UNIX.owner=1000;UNIX.ownername=user; hello.txt",
-		want: file("hello.txt", 12, nov25, 0o644, true)},
+		want: withUnique(file("hello.txt", 12, nov25, 0o644, true), "FD00U2A7B")},
 	{name: "proftpd dir setgid", line: "modify=20261125194300;perm=flcdmpe;type=dir;unique=FD00U2A7C;UNIX.group=1000;UNIX.mode=02775;UNIX.owner=1000; shared",
-		want: dir("shared", nov25, 0o775|fs.ModeSetgid, true)},
+		want: withUnique(dir("shared", nov25, 0o775|fs.ModeSetgid, true), "FD00U2A7C")},
 	{name: "proftpd slink", line: "modify=20261125194300;perm=adfr;size=11;type=OS.unix=slink:/srv/target;unique=FD00U2A7D;UNIX.mode=0777;UNIX.owner=1000; link",
-		want: link("link", "/srv/target", 11, nov25, 0o777, true)},
+		want: withUnique(link("link", "/srv/target", 11, nov25, 0o777, true), "FD00U2A7D")},
 	{name: "proftpd slink target with spaces", line: "modify=20261125194300;size=14;type=OS.unix=slink:/srv/my target;UNIX.mode=0777; my link",
 		want: link("my link", "/srv/my target", 14, nov25, 0o777, true)},
 	{name: "proftpd slink upper case", line: "type=OS.UNIX=SLINK:Target;modify=20261125194300; l",
@@ -68,15 +71,15 @@ var mlsdCases = []lineCase{
 	{name: "proftpd pdir", line: "modify=20261125194300;perm=flcdmpe;type=pdir;unique=FD00U2A7F;UNIX.mode=0755; .."},
 	// pure-ftpd: UNIX.mode, UNIX.uid/gid, unique, sizd on directories.
 	{name: "pure-ftpd file", line: "type=file;size=12;modify=20261125194300;UNIX.mode=0644;UNIX.uid=1000;UNIX.gid=1000;unique=803g2a; hello.txt",
-		want: file("hello.txt", 12, nov25, 0o644, true)},
+		want: withUnique(file("hello.txt", 12, nov25, 0o644, true), "803g2a")},
 	{name: "pure-ftpd cdir", line: "type=cdir;sizd=4096;modify=20261125194300;UNIX.mode=0755;UNIX.uid=1000;UNIX.gid=1000;unique=803g29; ."},
 	{name: "pure-ftpd dir sizd ignored", line: "type=dir;sizd=4096;modify=20261125194300;UNIX.mode=0755;UNIX.uid=1000;UNIX.gid=1000;unique=803g2b; sub dir",
-		want: dir("sub dir", nov25, 0o755, true)},
+		want: withUnique(dir("sub dir", nov25, 0o755, true), "803g2b")},
 	// pyftpdlib: lower-case unix.mode, perm letters, no fraction.
 	{name: "pyftpdlib file", line: "type=file;size=12;perm=r;modify=20261125194300; hello.txt",
 		want: file("hello.txt", 12, nov25, 0, false)},
 	{name: "pyftpdlib file with unix facts", line: "type=file;perm=r;size=12;modify=20261125194300;unix.mode=0644;unix.uid=1000;unix.gid=1000;unique=801g2a; hello.txt",
-		want: file("hello.txt", 12, nov25, 0o644, true)},
+		want: withUnique(file("hello.txt", 12, nov25, 0o644, true), "801g2a")},
 	{name: "pyftpdlib dir", line: "type=dir;perm=elr;modify=20261125194300;unix.mode=0755; docs",
 		want: dir("docs", nov25, 0o755, true)},
 	// RFC 3659 details and quirks of no particular server.

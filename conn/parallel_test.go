@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // parallelPool serves a file "big" of size bytes and returns a pool with
@@ -169,6 +170,13 @@ func TestParallelReadClose(t *testing.T) {
 			t.Fatalf("contents differ")
 		}
 		f.Close()
+		// A goroutine that has called wg.Done may still be on its way
+		// out, and a spare session (Pool.warm) still logging in: both
+		// end within moments, never later.
+		deadline := time.Now().Add(2 * time.Second)
+		for (fetchersRunning() || len(p.tokens) != 0) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if fetchersRunning() {
 			t.Errorf("fetchers still run once the file read to %d was closed", stop)
 		}

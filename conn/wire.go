@@ -149,7 +149,8 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 	if c.skipRefusedPRET(b) {
 		return len(b), nil
 	}
-	for _, line := range strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n") {
+	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n")
+	for _, line := range lines {
 		c.lastVerb = verbOf(line)
 		if c.cmds != nil {
 			c.cmds.Add(1)
@@ -158,8 +159,18 @@ func (c *ctlConn) Write(b []byte) (int, error) {
 			c.log.Debug("ftp send", "cmd", maskCommand(line))
 		}
 	}
+	if len(lines) > 1 {
+		// A pipelined flight judges each reply by its own step; the
+		// replies that follow are not all the last command's (an EPSV
+		// ending the commands after an upload must not be taken as
+		// refused for a refused SITE CHMOD before it).
+		c.lastVerb = flightVerb
+	}
 	return c.Conn.Write(b)
 }
+
+// flightVerb stands for the verb of a pipelined write (see Write).
+const flightVerb = "(flight)"
 
 // verbOf is a command line's verb in upper case, with its option for OPTS
 // ("OPTS UTF8", "OPTS HASH"): a refused OPTS HASH is not a refused OPTS

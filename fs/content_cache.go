@@ -63,7 +63,7 @@ func (f *fsys) cacheVersion(e conn.Entry) (contentcache.Version, bool) {
 	if e.TimeGrain > 0 && f.now().Sub(e.ModTime.Add(e.TimeGrain)) < coarseTrustAfter {
 		return contentcache.Version{}, false
 	}
-	return contentcache.Version{Size: e.Size, ModTime: e.ModTime}, true
+	return contentcache.Version{Size: e.Size, ModTime: e.ModTime, Unique: e.Unique}, true
 }
 
 // cacheStore writes bytes read from the server at p, listed as e, through

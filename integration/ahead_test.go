@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -65,5 +66,51 @@ func TestDataAhead(t *testing.T) {
 				t.Errorf("the server was found to refuse data connections opened ahead:\n%s", tail(log, 40))
 			}
 		})
+	}
+}
+
+// TestDataAheadFewPorts: vsftpd with two passive ports for several
+// sessions answers the EPSV that ends an upload's flight with "500 OOPS:
+// vsf_sysutil_bind" and ends the session. The upload before it had
+// succeeded (its SIZE and rename were answered first): close must not
+// fail, and the mount stops opening connections ahead.
+func TestDataAheadFewPorts(t *testing.T) {
+	RequireFUSE(t)
+	root := t.TempDir()
+	srv := StartServer(t, KindVsftpd, root, WithPasvPorts(2))
+	m := MountServer(t, srv, "debug")
+	const writers, files = 4, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*files)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dir := filepath.Join(m.Dir, fmt.Sprintf("w%d", w))
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				errs <- err
+				return
+			}
+			for i := range files {
+				data := bytes.Repeat([]byte{byte('a' + i)}, 1000*(i+1))
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%02d", i)), data, 0o644); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("writing through the mount: %v", err)
+	}
+	for w := range writers {
+		for i := range files {
+			mustEqualFile(t, filepath.Join(root, fmt.Sprintf("w%d", w), fmt.Sprintf("f%02d", i)),
+				bytes.Repeat([]byte{byte('a' + i)}, 1000*(i+1)))
+		}
+	}
+	if t.Failed() {
+		t.Log(tail(m.Log(), 60))
 	}
 }

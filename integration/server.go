@@ -104,6 +104,13 @@ type serverOptions struct {
 	refuse      string
 	digest      bool
 	maxRate     int
+	pasvPorts   int
+}
+
+// WithPasvPorts gives the server n passive ports instead of
+// serverPasvPorts: a server with fewer ports than sessions.
+func WithPasvPorts(n int) ServerOption {
+	return func(o *serverOptions) { o.pasvPorts = n }
 }
 
 // WithMaxRate caps each session's transfer rate at bytes per second, as
@@ -181,6 +188,10 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 	})
 
 	const attempts = 5
+	pasvPorts := serverPasvPorts
+	if o.pasvPorts > 0 {
+		pasvPorts = o.pasvPorts
+	}
 	for attempt := 1; ; attempt++ {
 		port, err := allocPorts()
 		if err != nil {
@@ -189,7 +200,7 @@ func StartServer(t testing.TB, kind, root string, opts ...ServerOption) *Server 
 		args := []string{s.script, "start", kind,
 			"--root", s.Root,
 			"--port", strconv.Itoa(port),
-			"--pasv", fmt.Sprintf("%d-%d", port+1, port+serverPasvPorts),
+			"--pasv", fmt.Sprintf("%d-%d", port+1, port+pasvPorts),
 			"--user", s.User,
 			"--password", s.Password,
 			"--state", s.state,

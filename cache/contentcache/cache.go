@@ -27,9 +27,16 @@ import (
 type Version struct {
 	Size    int64
 	ModTime time.Time
+	// Unique is the listing's identity of the file where it gives one
+	// (MLSD's unique fact: device and inode on pure-ftpd and proftpd), so
+	// that a file renamed over another, or two files swapped, with the
+	// same size and time, are told apart; empty where it gives none.
+	Unique string
 }
 
-func (v Version) same(w Version) bool { return v.Size == w.Size && v.ModTime.Equal(w.ModTime) }
+func (v Version) same(w Version) bool {
+	return v.Size == w.Size && v.ModTime.Equal(w.ModTime) && v.Unique == w.Unique
+}
 
 // ErrBusy is returned by Open while another process (another mount of the
 // same server, user and directory) holds the cache directory.
@@ -73,6 +80,11 @@ type Cache struct {
 
 	hits, misses, hitBytes atomic.Int64
 
+	// What the filesystem under dir has free (statfs, at most once a
+	// second, less what was written since) and must keep free (see
+	// roomOnDisk); statAt is when it was last asked, in Unix nanoseconds.
+	free, reserve, statAt atomic.Int64
+
 	flushMu sync.Mutex // serialises flushes
 	kick    chan struct{}
 	stop    chan struct{}
@@ -113,7 +125,7 @@ func Open(dir, identity string, maxBytes int64) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content cache: %w", err)
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(lf); err != nil {
 		lf.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%s: %w", dir, ErrBusy)
@@ -196,7 +208,25 @@ func (c *Cache) loadOne(key string) (*entry, error) {
 	if rs := set.Ranges(); len(rs) > 0 && fi.Size() < rs[len(rs)-1].End {
 		return nil, fmt.Errorf("data file %s shorter than its ranges", s.Data)
 	}
-	return &entry{path: s.Path, key: key, data: s.Data, v: Version{Size: s.Size, ModTime: s.MTime}, have: set, used: s.Used}, nil
+	return &entry{path: s.Path, key: key, data: s.Data, v: Version{Size: s.Size, ModTime: s.MTime, Unique: s.Unique}, have: set, used: s.Used}, nil
+}
+
+// lockWait is how long Open waits for the lock: umount returns before the
+// ftpfs it ends has written the cache's sidecars and exited, and a mount
+// made right after must not run without its cache. A variable for tests.
+var lockWait = 3 * time.Second
+
+// lockFile takes an exclusive flock on f, waiting up to lockWait while
+// another process holds it (EWOULDBLOCK after that).
+func lockFile(f *os.File) error {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Cacheable reports whether a file of size bytes may be kept: files above
@@ -204,14 +234,17 @@ func (c *Cache) loadOne(key string) (*entry, error) {
 func (c *Cache) Cacheable(size int64) bool { return size <= c.max/2 }
 
 // ReadAt fills p from off with the bytes of path at version v, and
-// reports whether it could: the cache holds every byte of [off, off+len(p))
-// up to the version's size. Past the size it returns 0, true. Every call
-// counts as a hit or a miss.
+// reports whether it could: the cache holds every byte of the version, not
+// only those of [off, off+len(p)). A file held in part is read from the
+// server: a read that took some ranges from here and the rest from the
+// server would join two versions where the file changed on the server
+// since its listing (within revalidate_timeout). Past the size it returns
+// 0, true. Every call counts as a hit or a miss.
 func (c *Cache) ReadAt(path string, v Version, p []byte, off int64) (int, bool) {
 	end := min(off+int64(len(p)), v.Size)
 	c.mu.Lock()
 	e := c.entries[path]
-	if e == nil || !e.v.same(v) || !e.have.Covers(off, end) {
+	if e == nil || !e.v.same(v) || !e.have.Covers(0, v.Size) {
 		c.mu.Unlock()
 		c.misses.Add(1)
 		return 0, false
@@ -269,6 +302,9 @@ func (c *Cache) WriteAt(path string, v Version, p []byte, off int64) error {
 		return nil
 	}
 	p = p[:min(int64(len(p)), v.Size-off)]
+	if !c.roomOnDisk(int64(len(p))) {
+		return nil
+	}
 	end := off + int64(len(p))
 	c.mu.Lock()
 	e := c.entries[path]
@@ -324,6 +360,31 @@ func (c *Cache) WriteAt(path string, v Version, p []byte, off int64) error {
 		}
 	}
 	return nil
+}
+
+// minReserve and reserveShare say what the content cache leaves free on
+// the filesystem it is on: the larger of 256 MiB and a tenth of it. The
+// write buffers of files being written, the copies kept of failed uploads
+// and the writeback journal share cache_dir's filesystem, and a write to
+// the mount must not fail with ENOSPC because files read filled it;
+// cache_max_size bounds the cache, this bounds it by what the disk holds.
+const (
+	minReserve   = 256 << 20
+	reserveShare = 10
+)
+
+// roomOnDisk reports whether n more bytes leave the reserve free.
+func (c *Cache) roomOnDisk(n int64) bool {
+	now := time.Now().UnixNano()
+	if last := c.statAt.Load(); now-last > int64(time.Second) && c.statAt.CompareAndSwap(last, now) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(c.dir, &st); err == nil {
+			total := int64(st.Blocks) * st.Bsize
+			c.free.Store(int64(st.Bavail) * st.Bsize)
+			c.reserve.Store(max(minReserve, total/reserveShare))
+		}
+	}
+	return c.free.Add(-n) >= c.reserve.Load()
 }
 
 func writeData(name string, p []byte, off int64) error {
@@ -437,7 +498,7 @@ func (c *Cache) Flush() error {
 			continue
 		}
 		e.dirty = false
-		due = append(due, sidecar{Path: e.path, Size: e.v.Size, MTime: e.v.ModTime.UTC(), Data: e.data,
+		due = append(due, sidecar{Path: e.path, Size: e.v.Size, MTime: e.v.ModTime.UTC(), Unique: e.v.Unique, Data: e.data,
 			Ranges: rangesOf(&e.have), Used: e.used.UTC()})
 		keys = append(keys, e.key)
 	}

@@ -90,31 +90,11 @@ func TestReadWriteRanges(t *testing.T) {
 	}
 	mustWrite(t, c, "/f", v, b[10:40], 10)
 	mustWrite(t, c, "/f", v, b[60:100], 60)
-	cases := []struct {
-		off  int64
-		n    int
-		ok   bool
-		want int
-	}{
-		{10, 30, true, 30},
-		{15, 20, true, 20},
-		{0, 20, false, 0},  // starts before what is held
-		{30, 20, false, 0}, // runs into the gap
-		{60, 40, true, 40}, // to the end
-		{80, 40, true, 20}, // past the end: up to the size
-		{100, 10, true, 0}, // at the end: nothing, held
-		{150, 10, true, 0}, // past it
-		{39, 22, false, 0}, // across the gap
-	}
-	for _, tc := range cases {
-		p := make([]byte, tc.n)
-		got, ok := c.ReadAt("/f", v, p, tc.off)
-		if ok != tc.ok || got != tc.want {
-			t.Errorf("ReadAt(%d, %d) = %d, %v; want %d, %v", tc.off, tc.n, got, ok, tc.want, tc.ok)
-			continue
-		}
-		if ok && got > 0 && !bytes.Equal(p[:got], b[tc.off:tc.off+int64(got)]) {
-			t.Errorf("ReadAt(%d, %d): wrong bytes", tc.off, tc.n)
+	// Held in part: nothing is served, not even the ranges held (a read
+	// must not join them with the server's bytes of another version).
+	for _, off := range []int64{10, 15, 60, 0, 39} {
+		if _, ok := c.ReadAt("/f", v, buf, off); ok {
+			t.Errorf("ReadAt(%d) served a file held in part", off)
 		}
 	}
 	if c.Has("/f", v) {
@@ -124,6 +104,31 @@ func TestReadWriteRanges(t *testing.T) {
 	if !c.Has("/f", v) {
 		t.Error("not Has once whole")
 	}
+	cases := []struct {
+		off  int64
+		n    int
+		want int
+	}{
+		{10, 30, 30},
+		{15, 20, 20},
+		{0, 20, 20},
+		{39, 22, 22}, // across what was a gap
+		{60, 40, 40}, // to the end
+		{80, 40, 20}, // past the end: up to the size
+		{100, 10, 0}, // at the end: nothing, held
+		{150, 10, 0}, // past it
+	}
+	for _, tc := range cases {
+		p := make([]byte, tc.n)
+		got, ok := c.ReadAt("/f", v, p, tc.off)
+		if !ok || got != tc.want {
+			t.Errorf("ReadAt(%d, %d) = %d, %v; want %d, true", tc.off, tc.n, got, ok, tc.want)
+			continue
+		}
+		if got > 0 && !bytes.Equal(p[:got], b[tc.off:tc.off+int64(got)]) {
+			t.Errorf("ReadAt(%d, %d): wrong bytes", tc.off, tc.n)
+		}
+	}
 	// Another version: nothing of the old one is served.
 	v2 := Version{Size: 100, ModTime: t0.Add(time.Second)}
 	if _, ok := c.ReadAt("/f", v2, buf, 0); ok || c.Has("/f", v2) {
@@ -132,21 +137,24 @@ func TestReadWriteRanges(t *testing.T) {
 	if _, ok := c.ReadAt("/f", Version{Size: 101, ModTime: t0}, buf, 0); ok {
 		t.Error("served for another size")
 	}
+	if _, ok := c.ReadAt("/f", Version{Size: 100, ModTime: t0, Unique: "fe00g99a5ed"}, buf, 0); ok {
+		t.Error("served for another file (unique fact) of the same size and time")
+	}
 	b2 := bytes.ToUpper(b)
-	mustWrite(t, c, "/f", v2, b2[0:50], 0)
+	mustWrite(t, c, "/f", v2, b2, 0)
 	if _, ok := c.ReadAt("/f", v, buf, 0); ok {
 		t.Error("the old version survived the new one")
 	}
 	if got, ok := c.ReadAt("/f", v2, buf, 0); !ok || !bytes.Equal(buf[:got], b2[:30]) {
 		t.Errorf("new version: %q, %v", buf[:got], ok)
 	}
-	if s := c.Stats(); s.Files != 1 || s.Bytes != 50 {
-		t.Errorf("stats %+v, want 1 file of 50 bytes", s)
+	if s := c.Stats(); s.Files != 1 || s.Bytes != 100 {
+		t.Errorf("stats %+v, want 1 file of 100 bytes", s)
 	}
 	// Bytes written past the listed size (the file grew) are not kept.
 	mustWrite(t, c, "/g", Version{Size: 10, ModTime: t0}, body(20), 0)
-	if s := c.Stats(); s.Bytes != 60 {
-		t.Errorf("stats %+v after a write past the size, want 60 bytes", s)
+	if s := c.Stats(); s.Bytes != 110 {
+		t.Errorf("stats %+v after a write past the size, want 110 bytes", s)
 	}
 	if !c.Has("/empty", Version{Size: 0, ModTime: t0}) {
 		t.Error("an empty file is not held")
@@ -205,7 +213,7 @@ func TestSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := Version{Size: 64, ModTime: t0}
+	v := Version{Size: 64, ModTime: t0, Unique: "803g2a"} // the sidecar keeps the unique fact too
 	b := body(64)
 	mustWrite(t, c, "/keep", v, b, 0)
 	mustWrite(t, c, "/part", v, b[:16], 16)
@@ -213,7 +221,10 @@ func TestSurvivesReopen(t *testing.T) {
 	c.Remove("/gone")
 	mustWrite(t, c, "/d/x", v, b, 0)
 	c.RemoveBelow("/d")
-	// A second mount of the same identity is refused while this one runs.
+	// A second mount of the same identity is refused while this one runs,
+	// after waiting lockWait for it to end.
+	defer func(d time.Duration) { lockWait = d }(lockWait)
+	lockWait = 200 * time.Millisecond
 	if _, err := Open(dir, "id", 1<<20); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second Open: %v, want ErrBusy", err)
 	}
@@ -233,11 +244,14 @@ func TestSurvivesReopen(t *testing.T) {
 	if n, ok := c2.ReadAt("/keep", v, p, 0); !ok || !bytes.Equal(p[:n], b) {
 		t.Errorf("after reopening: /keep %v", ok)
 	}
-	if n, ok := c2.ReadAt("/part", v, p[:16], 16); !ok || !bytes.Equal(p[:n], b[:16]) {
-		t.Errorf("after reopening: /part %v", ok)
+	if _, ok := c2.ReadAt("/part", v, p[:16], 16); ok {
+		t.Error("after reopening: /part, held in part, served")
 	}
-	if _, ok := c2.ReadAt("/part", v, p[:16], 0); ok {
-		t.Error("after reopening: /part served a range never written")
+	// Its range survived: the rest makes it whole.
+	mustWrite(t, c2, "/part", v, b[:16], 0)
+	mustWrite(t, c2, "/part", v, b[32:], 32)
+	if n, ok := c2.ReadAt("/part", v, p, 0); !ok || !bytes.Equal(p[:n], b) {
+		t.Errorf("after reopening and the rest written: /part %v", ok)
 	}
 	for _, gone := range []string{"/gone", "/d/x", "/nodata"} {
 		if c2.Has(gone, v) {
@@ -250,8 +264,8 @@ func TestSurvivesReopen(t *testing.T) {
 	if n := countSuffix(t, dir, tmpSuffix); n != 0 {
 		t.Errorf("%d temporary files survived Open", n)
 	}
-	if s := c2.Stats(); s.Files != 2 || s.Bytes != 80 {
-		t.Errorf("stats after reopening %+v, want 2 files, 80 bytes", s)
+	if s := c2.Stats(); s.Files != 2 || s.Bytes != 128 {
+		t.Errorf("stats after reopening and /part made whole %+v, want 2 files, 128 bytes", s)
 	}
 }
 
@@ -288,4 +302,43 @@ func TestHitCounts(t *testing.T) {
 	if s := c.Stats(); s.Hits != 2 || s.Misses != 1 || s.HitBytes != 14 {
 		t.Errorf("stats %+v, want 2 hits, 1 miss, 14 bytes", s)
 	}
+}
+
+// TestKeepsDiskReserve: bytes that would leave less than the reserve free
+// on the cache's filesystem are not kept (the write buffers share it).
+func TestKeepsDiskReserve(t *testing.T) {
+	c := open(t, t.TempDir(), 1<<20)
+	v := Version{Size: 64, ModTime: t0}
+	c.statAt.Store(time.Now().Add(time.Hour).UnixNano()) // no statfs now
+	c.free.Store(minReserve + 32)
+	c.reserve.Store(minReserve)
+	mustWrite(t, c, "/f", v, body(64), 0)
+	if s := c.Stats(); s.Bytes != 0 {
+		t.Errorf("kept %d bytes that would eat into the reserve", s.Bytes)
+	}
+	c.free.Store(minReserve + 1000)
+	mustWrite(t, c, "/f", v, body(64), 0)
+	if !c.Has("/f", v) {
+		t.Error("not kept with room beyond the reserve")
+	}
+}
+
+// TestOpenWaitsForLock: a mount made just after the unmount of the same
+// identity, while the ending process still holds the lock, gets the cache
+// once it is let go.
+func TestOpenWaitsForLock(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir, "id", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		c.Close()
+	}()
+	c2, err := Open(dir, "id", 1<<20)
+	if err != nil {
+		t.Fatalf("Open while the lock is let go within lockWait: %v", err)
+	}
+	c2.Close()
 }

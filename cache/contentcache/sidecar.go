@@ -29,10 +29,11 @@ const (
 // sidecar is what a .meta file holds.
 type sidecar struct {
 	Format int        `json:"format"`
-	Path   string     `json:"path"`  // the server path
-	Size   int64      `json:"size"`  // the version: size and time as listed
-	MTime  time.Time  `json:"mtime"` // UTC
-	Data   string     `json:"data"`  // base name of the data file
+	Path   string     `json:"path"`             // the server path
+	Size   int64      `json:"size"`             // the version: size and time as listed
+	MTime  time.Time  `json:"mtime"`            // UTC
+	Unique string     `json:"unique,omitempty"` // MLSD's unique fact, if listed
+	Data   string     `json:"data"`             // base name of the data file
 	Ranges [][2]int64 `json:"ranges"`
 	Used   time.Time  `json:"used"` // last read or written, for LRU order
 }
