@@ -71,7 +71,7 @@ func run(args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	return serve(o, srv, pool, log, sigs)
+	return serve(o, srv, pool, log, sigs, startStatus(o, srv, pool, log))
 }
 
 // runChild is the background process: it mounts, tells the parent how that
@@ -87,13 +87,19 @@ func runChild(o *options, sigs chan os.Signal) int {
 	}
 	var srv *fs.Server
 	var pool *conn.Pool
+	var st *statusServer
 	if err == nil {
 		srv, pool, err = mount(o, user, password, log)
+	}
+	if err == nil {
+		// Before the parent returns: `ftpfs status` right after the
+		// mount command finds the socket.
+		st = startStatus(o, srv, pool, log)
 	}
 	reportReady(err)
 	if err != nil {
 		return 1
 	}
 	defer closeLog()
-	return serve(o, srv, pool, log, sigs)
+	return serve(o, srv, pool, log, sigs, st)
 }

@@ -17,8 +17,8 @@ import (
 )
 
 // serve waits for the filesystem to be unmounted, by umount(8) or by a
-// signal, and then closes the connections.
-func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger, sigs chan os.Signal) int {
+// signal, and then closes the connections and st, the status socket.
+func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger, sigs chan os.Signal, st *statusServer) int {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	done := make(chan struct{})
@@ -28,7 +28,6 @@ func serve(o *options, srv *fs.Server, pool *conn.Pool, log *slog.Logger, sigs c
 		level = slog.LevelInfo // the log is all a background ftpfs shows
 	}
 	log.Log(context.Background(), level, "mounted", "source", o.source, "mountpoint", o.mountpoint, "pid", os.Getpid())
-	st := startStatus(o, srv, pool, log)
 	defer st.close()
 	status := 0
 	var sig os.Signal
