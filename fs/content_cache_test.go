@@ -39,12 +39,7 @@ func ccRemote() *fakeRemote {
 // unmounts, as a remount's first half.
 func ccMount(t *testing.T, r Remote, dir string, prefetch int) (string, func()) {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("fs mount tests run as root (direct mount)")
-	}
+	skipWithoutMount(t)
 	mnt := t.TempDir()
 	srv, err := Mount(mnt, r, Options{Source: "fake:/", RemoteRoot: "/", CacheTTL: time.Second, PrefetchConns: prefetch,
 		ContentCacheDir: dir, ContentIdentity: "fake", ContentCacheMax: 1 << 20,

@@ -174,7 +174,8 @@ func testMount(t *testing.T, r Remote, ttl time.Duration) string {
 	return testMountOpts(t, r, Options{Source: "fake:/", RemoteRoot: "/", CacheTTL: ttl, UID: 7, GID: 8})
 }
 
-func testMountOpts(t *testing.T, r Remote, opts Options) string {
+// skipWithoutMount skips a test that mounts where this process cannot.
+func skipWithoutMount(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
@@ -182,6 +183,11 @@ func testMountOpts(t *testing.T, r Remote, opts Options) string {
 	if os.Geteuid() != 0 {
 		t.Skip("fs mount tests run as root (direct mount)")
 	}
+}
+
+func testMountOpts(t *testing.T, r Remote, opts Options) string {
+	t.Helper()
+	skipWithoutMount(t)
 	mnt := t.TempDir()
 	srv, err := Mount(mnt, r, opts)
 	if err != nil {
