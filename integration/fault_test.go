@@ -32,7 +32,8 @@ func newFaultEnv(t *testing.T, kind string, extra ...string) *faultEnv {
 	write(t, filepath.Join(root, "fresh.bin"), data) // read once only, so no page cache hides a fault
 	srv := StartKind(t, kind, root)
 	proxy, via := ProxyServer(t, srv)
-	opts := append([]string{"timeout=2", "retry_timeout=20", "debug"}, extra...)
+	// The content cache would serve a file read once without the server.
+	opts := append([]string{"timeout=2", "retry_timeout=20", "debug", "cache_max_size=0"}, extra...)
 	return &faultEnv{root: root, srv: srv, proxy: proxy, m: MountServer(t, via, opts...), data: data}
 }
 

@@ -131,7 +131,8 @@ func TestSoak(t *testing.T) {
 		switch {
 		case strings.HasPrefix(target, "socket:[") && tcp[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")]:
 			sockets++
-		case strings.HasPrefix(target, m.CacheDir):
+		case strings.HasPrefix(target, m.CacheDir) && !strings.HasPrefix(target, filepath.Join(m.CacheDir, "content")):
+			// The content cache's lock file stays open for the mount's life.
 			files++
 		}
 	}
