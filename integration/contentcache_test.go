@@ -125,6 +125,29 @@ func testContentCache(t *testing.T, env *readEnv) {
 	if got := Run(t, time.Minute, "cat", filepath.Join(m.Dir, "cc", names[2])); got != string(bytes.ToUpper(b)) {
 		t.Errorf("a file changed on the server read %q", got)
 	}
+
+	// Two files of the same size and time swapped on the server (mv keeps
+	// times): where MLSD gives the unique fact (pure-ftpd and proftpd:
+	// device and inode), each name reads its new bytes.
+	if k := env.srv.Kind; k == KindPureFTPd || k == KindProFTPd || k == KindProFTPdDefault {
+		a, b := filepath.Join(dir, "swap-a"), filepath.Join(dir, "swap-b")
+		writeOld(t, a, []byte("the first file, A\n"), old)
+		writeOld(t, b, []byte("the other file, B\n"), old)
+		time.Sleep(1500 * time.Millisecond) // past cache_timeout: listed anew
+		for _, p := range []string{a, b} {
+			Run(t, time.Minute, "cat", filepath.Join(m.Dir, "cc", filepath.Base(p)))
+		}
+		must(t, os.Rename(a, a+".tmp"))
+		must(t, os.Rename(b, a))
+		must(t, os.Rename(a+".tmp", b))
+		time.Sleep(1500 * time.Millisecond)
+		if got := Run(t, time.Minute, "cat", filepath.Join(m.Dir, "cc", "swap-a")); got != "the other file, B\n" {
+			t.Errorf("swap-a after the swap on the server read %q", got)
+		}
+		if got := Run(t, time.Minute, "cat", filepath.Join(m.Dir, "cc", "swap-b")); got != "the first file, A\n" {
+			t.Errorf("swap-b after the swap on the server read %q", got)
+		}
+	}
 	m.Unmount(t)
 
 	// Off: every file is fetched.
