@@ -28,10 +28,11 @@ import (
 // connection across SIZE, MKD, NOOP and CWD and 5 s idle, then took STOR
 // on it. pyftpdlib takes a data connection as soon as it is made, and
 // other servers time out a passive port they were not asked to use, so
-// they keep the usual path. A transfer on an opened-ahead connection that
-// the server answers with 425 (it could not open the data connection)
-// turns the feature off for the mount (learnt as a refusal); the transfer
-// itself is retried as any 425 is.
+// they keep the usual path. An EPSV after an upload answered with anything
+// but a port, or a transfer on an opened-ahead connection that the server
+// answers with 425 (it could not open the data connection), turns the
+// feature off for the mount (learnt as a refusal); the upload before the
+// EPSV stands, and the failed transfer is retried as any 425 is.
 
 // aheadMaxAge is how long a connection opened ahead is used: a tar or cp
 // reaches its next file well within it; an older one is dropped unused
@@ -68,8 +69,8 @@ func (s *Session) aheadWanted() bool {
 }
 
 // aheadStep is the EPSV that ends the flight after an upload, whose reply
-// starts the background connect; nil where the session wants none. A
-// refusal of EPSV is learnt as for the library's own (see optionalVerbs).
+// starts the background connect; nil where the session wants none. It is
+// optional (see step): its failure is not the upload's.
 func (s *Session) aheadStep() []step {
 	if !s.aheadWanted() {
 		return nil
