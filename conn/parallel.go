@@ -33,6 +33,10 @@ const (
 	// rate below parallelBelow, before its file is read in parallel:
 	// enough to measure it, little beside a large file.
 	parallelProbe = 2 << 20
+	// parallelInOrder is how much of a file its reader must have read in
+	// order, from where its stream started, before the rest is read in
+	// parallel: random reads of a few MiB each never start it.
+	parallelInOrder = 4 << 20
 	// parallelWarm is how much a stream has read ahead, at a rate below
 	// parallelBelow, when the sessions of a parallel read start logging
 	// in (see Pool.warm), so that they are ready when the probe ends.
@@ -111,6 +115,15 @@ func (f *File) maybeParallel() {
 		return
 	}
 	n, d := sa.rate()
+	if f.pos-f.from < parallelInOrder && f.p.par.probe == 0 {
+		// Not yet read far enough in order: a program reading a few
+		// MiB here and there must not set off ranges it never reads.
+		if !f.warmed && n >= parallelWarm && float64(n) < parallelBelow*d.Seconds() && f.pos-f.from >= parallelWarm {
+			f.warmed = true
+			f.p.warm(width - 1)
+		}
+		return
+	}
 	if !f.p.par.slow(n, d) {
 		if !f.warmed && n >= parallelWarm && float64(n) < parallelBelow*d.Seconds() {
 			// Slow from its first bytes: the sessions the ranges will
@@ -355,7 +368,10 @@ func (pr *parallelRead) fetch(rf *rangeFetch, s *Session, src io.ReadCloser) boo
 func (pr *parallelRead) receive(rf *rangeFetch, src io.Reader) error {
 	for {
 		pr.mu.Lock()
-		for !pr.stopped && pr.held >= pr.window+parallelBehind && pr.at(pr.pos) != rf {
+		// Only a range ahead of the reader waits for room: the reader's
+		// own must go on, and one the reader passed (a read out of
+		// order moved it on) has its bytes released as they come.
+		for !pr.stopped && pr.held >= pr.window+parallelBehind && rf.off > pr.pos {
 			pr.cond.Wait()
 		}
 		stopped, want := pr.stopped, int64(aheadChunk)
@@ -482,17 +498,24 @@ func (rf *rangeFetch) copyAt(b []byte, off int64) int {
 	return n
 }
 
-// release frees what lies more than parallelBehind before the reader.
+// release frees what lies more than parallelBehind before the reader, in
+// every range (one still being received may lie behind the reader after a
+// read out of order), and forgets the ranges done and freed at the front.
 func (pr *parallelRead) release() {
 	low := pr.pos - parallelBehind
-	for len(pr.ranges) > 0 {
-		rf := pr.ranges[0]
+	for _, rf := range pr.ranges {
+		if rf.off >= low {
+			break
+		}
 		for len(rf.chunks) > 0 && rf.base+int64(rf.lens[0]) <= low {
 			pr.held -= int64(cap(*rf.chunks[0]))
 			chunkPool.Put(rf.chunks[0])
 			rf.base += int64(rf.lens[0])
 			rf.chunks, rf.lens = rf.chunks[1:], rf.lens[1:]
 		}
+	}
+	for len(pr.ranges) > 0 {
+		rf := pr.ranges[0]
 		if !rf.done || rf.end < 0 || rf.end > low || len(rf.chunks) > 0 {
 			return
 		}
@@ -501,12 +524,18 @@ func (pr *parallelRead) release() {
 }
 
 // seekTo moves the reader to off if the bytes there are kept or being
-// fetched: a read slightly behind the reader, or ahead of it within the
-// window. It reports whether it did.
+// fetched close ahead: the kernel's reads of a file read in order reach
+// ftpfs slightly out of order, within parallelBehind either way. It
+// reports whether it did; a longer jump ahead restarts File's stream
+// rather than fetch the ranges it skips.
 func (pr *parallelRead) seekTo(off int64) bool {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	if pr.stopped || len(pr.ranges) == 0 || off < pr.ranges[0].base || off >= pr.pos+pr.window {
+	if pr.stopped || off > pr.pos+parallelBehind {
+		return false
+	}
+	// The range's bytes before its base were released (see release).
+	if rf := pr.at(off); rf == nil || off < rf.base {
 		return false
 	}
 	pr.pos = off

@@ -283,3 +283,46 @@ func fetchersRunning() bool {
 	buf = buf[:runtime.Stack(buf, true)]
 	return bytes.Contains(buf, []byte("parallelRead).fetch"))
 }
+
+// TestParallelReadJumps reads at offsets that jump ahead of the reader
+// and back, as a program reading at random does once a parallel read has
+// started: every read returns the file's bytes, none waits for ever. A
+// jump ahead over ranges still being received once left their bytes held
+// and their fetchers waiting for room that never came.
+func TestParallelReadJumps(t *testing.T) {
+	p, _, data, _ := parallelPool(t, 8, 48<<20, 16<<20)
+	f := p.OpenFile("/big", int64(len(data)))
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	read := func(off int) {
+		t.Helper()
+		type result struct {
+			n   int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := f.ReadAt(context.Background(), buf, int64(off))
+			done <- result{n, err}
+		}()
+		select {
+		case r := <-done:
+			want := min(len(buf), len(data)-off)
+			if r.err != nil || r.n != want || !bytes.Equal(buf[:r.n], data[off:off+r.n]) {
+				t.Fatalf("ReadAt(%d) = %d, %v or wrong bytes", off, r.n, r.err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("ReadAt(%d) still waits after 20 s", off)
+		}
+	}
+	for off := 0; off < 1<<20; off += len(buf) {
+		read(off)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 60 {
+		read(rng.IntN(len(data) - 1))
+	}
+	for _, off := range []int{1 << 20, 3 << 20, 2 << 20, 9 << 20, 9<<20 + 300<<10, 23 << 20, 5 << 20, 40 << 20, 47 << 20} {
+		read(off)
+	}
+}
