@@ -217,6 +217,9 @@ func (s *Session) standIn(line string) (reply []byte, handled bool, err error) {
 		// "dial" gets it (see dialData); the port it reads is ignored.
 		if d := s.takeAhead(); d != nil {
 			s.pendingData = d
+			if verb == "PASV" { // the library's fallback after a failed EPSV
+				return []byte("227 Entering Passive Mode (0,0,0,0,0,0), opened ahead\r\n"), true, nil
+			}
 			return []byte("229 Entering Extended Passive Mode (|||0|), opened ahead\r\n"), true, nil
 		}
 	case s.cfg.Account != "" && verb == "PASS":
