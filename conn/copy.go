@@ -9,8 +9,12 @@ import (
 // mod_copy (SITE CPFR from, answered 350, then SITE CPTO to, answered
 // 250; FEAT lists "SITE COPY"): no byte crosses the network. Then, in a
 // second flight, SIZE checks that to holds size bytes and the attributes
-// a are set (SITE CHMOD, MFMT), as after an upload. to is written in
-// place: after a failure it may hold part of the copy, or nothing.
+// a are set (SITE CHMOD, MFMT), as after an upload. The copy is written
+// under to's temporary upload name (see uploadName) and renamed over to in
+// a third round trip once its size is right, so that to is the old file or
+// the whole copy; what a failed copy left there is removed. With
+// a.InPlace, or where the server refused temporary names, to is written in
+// place.
 //
 // A server that refuses SITE CPFR or SITE CPTO (500 or 502: every server
 // but proftpd with mod_copy) gets ErrNotSupported at once, then and for
@@ -39,15 +43,57 @@ func (p *Pool) Copy(ctx context.Context, from, to string, size int64, a Attrs) (
 		if strings.ContainsAny(fromArg+toArg, "\r\n") {
 			return &Error{Op: "site cpfr", Path: from, Msg: "a name with a line break", Err: ErrNotSupported}
 		}
-		if err := p.flight(s, copySteps(fromArg, toArg)); err != nil {
+		// The copy goes to the temporary name of an upload, renamed over
+		// to once its size is checked: the server's to is the old file or
+		// the whole copy, never part of it (CPTO writes as it reads).
+		tmp := toArg
+		if t := p.uploadName(to); t != to && !a.InPlace {
+			if tmp, err = s.arg(t); err != nil {
+				return err
+			}
+		}
+		if strings.ContainsAny(tmp, "\r\n") {
+			return &Error{Op: "site cpto", Path: to, Msg: "a name with a line break", Err: ErrNotSupported}
+		}
+		dropTmp := func() {
+			if tmp != toArg {
+				_ = p.flight(s, []step{{cmd: "DELE " + tmp, check: func(int, string) error { return nil }}})
+			}
+		}
+		if err := p.flight(s, copySteps(fromArg, tmp)); err != nil {
+			if !refused(err) {
+				dropTmp() // what a failed copy left
+			}
 			return err
 		}
 		done = Applied{}
-		steps := append(p.sizeStep("site cpto", "copy", toArg, size, nil), p.attrSteps(s, toArg, a, &done)...)
-		if len(steps) == 0 {
+		steps := append(p.sizeStep("site cpto", "copy", tmp, size, nil), p.attrSteps(s, tmp, a, &done)...)
+		if len(steps) > 0 {
+			if err := p.flight(s, steps); err != nil {
+				dropTmp()
+				return err
+			}
+		}
+		if tmp == toArg {
 			return nil
 		}
-		return p.flight(s, steps)
+		var renameErr error
+		if err := p.flight(s, renameSteps(tmp, toArg, &renameErr)); err != nil {
+			return err
+		}
+		if renameErr != nil && refused(renameErr) {
+			// Not over an existing file, on this server (proftpd without
+			// AllowOverwrite): remove it first, as after an upload.
+			renameErr = nil
+			again := append([]step{{cmd: "DELE " + toArg, check: func(int, string) error { return nil }}}, renameSteps(tmp, toArg, &renameErr)...)
+			if err := p.flight(s, again); err != nil {
+				return err
+			}
+		}
+		if renameErr != nil {
+			dropTmp()
+		}
+		return renameErr
 	})
 	if refused(err) {
 		p.q.ref.learn(optCopy, err.Error())

@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -32,15 +33,26 @@ func TestCopySiteCopy(t *testing.T) {
 	if !applied.Time {
 		t.Errorf("Copy applied %+v, want the time", applied)
 	}
-	want := []string{"SITE CPFR /f", "SITE CPTO /g"}
+	// To the temporary name, renamed over /g once its size is right: /g
+	// is never part of a copy.
+	want := []string{"SITE CPFR /f", "SITE CPTO /.g.ftpfs-part"}
 	if got := f.sent("SITE"); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("SITE commands %q, want %q", got, want)
 	}
-	if got := f.sent("SIZE"); len(got) != 1 || got[0] != "SIZE /g" {
-		t.Errorf("SIZE commands %q, want one of /g", got)
+	if got := f.sent("SIZE"); len(got) != 1 || got[0] != "SIZE /.g.ftpfs-part" {
+		t.Errorf("SIZE commands %q, want one of /.g.ftpfs-part", got)
 	}
-	if got := f.sent("MFMT"); len(got) != 1 || got[0] != "MFMT 20240102030405 /g" {
+	if got := f.sent("MFMT"); len(got) != 1 || got[0] != "MFMT 20240102030405 /.g.ftpfs-part" {
 		t.Errorf("MFMT commands %q", got)
+	}
+	if got := f.sent("RNTO"); len(got) != 1 || got[0] != "RNTO /g" {
+		t.Errorf("RNTO commands %q, want the copy renamed to /g", got)
+	}
+	f.mu.Lock()
+	copied := slices.Clone(f.copied)
+	f.mu.Unlock()
+	if len(copied) != 1 || copied[0] != "/g" {
+		t.Errorf("the server holds copies %q, want /g alone", copied)
 	}
 	for _, verb := range []string{"RETR", "STOR", "EPRT", "PORT"} {
 		if got := f.sent(verb); len(got) != 0 {
@@ -51,6 +63,15 @@ func TestCopySiteCopy(t *testing.T) {
 	_, err = p.Copy(ctx, "/f", "/h", 1000, Attrs{})
 	if !IsTransient(err) || errors.Is(err, ErrNotSupported) {
 		t.Fatalf("Copy with the wrong size = %v, want a transient failure", err)
+	}
+	if got := f.sent("RNTO"); len(got) != 1 {
+		t.Errorf("the copy of the wrong size was renamed over its target: RNTO %q", got)
+	}
+	f.mu.Lock()
+	copied = slices.Clone(f.copied)
+	f.mu.Unlock()
+	if len(copied) != 1 {
+		t.Errorf("the server holds copies %q after the failed one, want its temporary copy removed", copied)
 	}
 	if got := f.sent("SITE"); len(got) != 4 {
 		t.Errorf("SITE commands %q: the failed copy was repeated", got)

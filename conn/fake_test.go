@@ -41,8 +41,9 @@ type fakeFTP struct {
 	holdMDTM int
 	heldMDTM int
 	// siteCopy serves SITE CPFR and SITE CPTO as proftpd's mod_copy does,
-	// for "/f" only; the names copied to are in copied, and SIZE answers
-	// for them. Without it, SITE is 500 as on servers without mod_copy.
+	// for "/f" only; the names copied to are in copied, and SIZE, RNFR,
+	// RNTO and DELE answer for them. Without it, SITE is 500 as on
+	// servers without mod_copy.
 	siteCopy bool
 	copied   []string // guarded by mu
 
@@ -113,6 +114,7 @@ func (f *fakeFTP) session(c net.Conn) {
 	var dataAddr string
 	protected, clear := false, false
 	cpfr := "" // the source named by SITE CPFR
+	rnfr := "" // a copy named by RNFR
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -210,6 +212,31 @@ func (f *fakeFTP) session(c net.Conn) {
 			say("226 done")
 		case "SITE":
 			cpfr = f.site(arg, cpfr, say)
+		case "RNFR":
+			f.mu.Lock()
+			known := slices.Contains(f.copied, arg)
+			f.mu.Unlock()
+			if !known {
+				say("550 " + arg + ": No such file or directory")
+				continue
+			}
+			rnfr = arg
+			say("350 File or directory exists, ready for destination name")
+		case "RNTO":
+			if rnfr == "" {
+				say("503 Bad sequence of commands")
+				continue
+			}
+			f.mu.Lock()
+			f.copied[slices.Index(f.copied, rnfr)] = arg
+			f.mu.Unlock()
+			rnfr = ""
+			say("250 Rename successful")
+		case "DELE":
+			f.mu.Lock()
+			f.copied = slices.DeleteFunc(f.copied, func(n string) bool { return n == arg })
+			f.mu.Unlock()
+			say("250 DELE command successful")
 		case "SIZE":
 			f.mu.Lock()
 			known := arg == "/f" || slices.Contains(f.copied, arg)

@@ -186,7 +186,12 @@ func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.L
 		return applied, false, nil
 	}
 	size := c.size()
+	// APPE only adds to bytes already there: to an empty file (one made
+	// by create) the whole file goes with STOR, through its temporary
+	// name and checked by digest, never in place.
 	appendOnly := c.onServer && c.minWrite >= c.serverSize && !c.grown
+	unchanged := appendOnly && size == c.serverSize
+	appendOnly = appendOnly && c.serverSize > 0
 	streamed := false
 	if c.up != nil {
 		streamed, applied = c.up.finish(size, a)
@@ -199,7 +204,7 @@ func (c *content) upload(ctx context.Context, r Remote, path string, log *slog.L
 	switch {
 	case streamed:
 		// the server has it all already
-	case appendOnly && size == c.serverSize:
+	case unchanged:
 		sent = false // nothing changed on the server's side
 	case appendOnly:
 		applied, err = r.Append(ctx, path, c.buf, c.serverSize, size, a)

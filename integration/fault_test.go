@@ -98,10 +98,16 @@ func testDataCutMidRead(t *testing.T, env *faultEnv) {
 func testDataCutMidUpload(t *testing.T, env *faultEnv) {
 	data := randomBytes(32, 8<<20)
 	env.proxy.CutNextData(2 << 20)
+	before := len(env.m.Log())
 	if err := os.WriteFile(filepath.Join(env.m.Dir, "up.bin"), data, 0o644); err != nil {
 		t.Fatalf("write with the upload cut: %v", err)
 	}
 	mustEqualFile(t, filepath.Join(env.root, "up.bin"), data)
+	// The new file is sent again whole, through its temporary name: never
+	// appended to the empty file its create made, in place.
+	if log := env.m.Log()[before:]; strings.Contains(log, `cmd="APPE`) {
+		t.Errorf("the upload cut short was sent again with APPE:\n%s", tail(log, 30))
+	}
 }
 
 // testStalledReplies holds every reply for longer than timeout=2, then
