@@ -143,7 +143,9 @@ func TestKilledWriter(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("truncate did not end 10 s after SIGINT")
 			}
-			if !strings.Contains(m.Log(), "the writer was killed") {
+			// Said at the release, which the kernel sends after the
+			// process ended: wait for it.
+			if !eventually(func() bool { return strings.Contains(m.Log(), "the writer was killed") }) {
 				t.Errorf("the upload was not stopped by the kill:\n%s", tail(m.Log(), 20))
 			}
 			if !eventually(func() bool { return len(serverNames(t, root)) == 1 }) {
