@@ -35,6 +35,7 @@ func (p *Pool) Copy(ctx context.Context, from, to string, size int64, a Attrs) (
 		return Applied{}, err
 	}
 	var done Applied
+	copyRefused := false // SITE CPFR or CPTO itself, not what follows the copy
 	err = p.do1(ctx, "site cpto", from+" -> "+to, func(s *Session) error {
 		fromArg, toArg, err := s.renameArgs(from, to)
 		if err != nil {
@@ -61,7 +62,8 @@ func (p *Pool) Copy(ctx context.Context, from, to string, size int64, a Attrs) (
 			}
 		}
 		if err := p.flight(s, copySteps(fromArg, tmp)); err != nil {
-			if !refused(err) {
+			copyRefused = refused(err)
+			if !copyRefused {
 				dropTmp() // what a failed copy left
 			}
 			return err
@@ -95,7 +97,7 @@ func (p *Pool) Copy(ctx context.Context, from, to string, size int64, a Attrs) (
 		}
 		return renameErr
 	})
-	if refused(err) {
+	if copyRefused {
 		p.q.ref.learn(optCopy, err.Error())
 		return done, asUnsupported("site cpfr", from, err)
 	}
