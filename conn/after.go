@@ -95,15 +95,25 @@ func (p *Pool) afterUpload(s *Session, path string, size int64, a Attrs, target 
 			return done, err
 		}
 	}
-	if renameErr != nil && refused(renameErr) {
-		// Not over an existing file, on this server: remove it first.
-		renameErr = nil
-		again := append([]step{{cmd: "DELE " + target, check: func(int, string) error { return nil }}}, renameSteps(path, target, &renameErr)...)
-		if err := p.flight(s, again); err != nil {
-			return done, err
-		}
+	if err := p.renameOverAgain(s, path, target, &renameErr); err != nil {
+		return done, err
 	}
 	return done, renameErr
+}
+
+// renameOverAgain follows a rename of from over to that the server
+// refused (*renameErr): a server that will not rename over an existing
+// file (proftpd without AllowOverwrite) gets to removed and the rename
+// repeated, in one more round trip; its result replaces *renameErr. For
+// that moment to is absent, but never partial. The error is a failure of
+// the connection.
+func (p *Pool) renameOverAgain(s *Session, from, to string, renameErr *error) error {
+	if *renameErr == nil || !refused(*renameErr) {
+		return nil
+	}
+	*renameErr = nil
+	again := append([]step{{cmd: "DELE " + to, check: func(int, string) error { return nil }}}, renameSteps(from, to, renameErr)...)
+	return p.flight(s, again)
 }
 
 // attrSteps set the mode (SITE CHMOD) and time (MFMT, or vsftpd's MDTM

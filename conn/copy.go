@@ -83,14 +83,8 @@ func (p *Pool) Copy(ctx context.Context, from, to string, size int64, a Attrs) (
 		if err := p.flight(s, renameSteps(tmp, toArg, &renameErr)); err != nil {
 			return err
 		}
-		if renameErr != nil && refused(renameErr) {
-			// Not over an existing file, on this server (proftpd without
-			// AllowOverwrite): remove it first, as after an upload.
-			renameErr = nil
-			again := append([]step{{cmd: "DELE " + toArg, check: func(int, string) error { return nil }}}, renameSteps(tmp, toArg, &renameErr)...)
-			if err := p.flight(s, again); err != nil {
-				return err
-			}
+		if err := p.renameOverAgain(s, tmp, toArg, &renameErr); err != nil {
+			return err
 		}
 		if renameErr != nil {
 			dropTmp()

@@ -115,17 +115,12 @@ func (f *File) maybeParallel() {
 		return
 	}
 	n, d := sa.rate()
-	if f.pos-f.from < parallelInOrder && f.p.par.probe == 0 {
-		// Not yet read far enough in order: a program reading a few
-		// MiB here and there must not set off ranges it never reads.
-		if !f.warmed && n >= parallelWarm && float64(n) < parallelBelow*d.Seconds() && f.pos-f.from >= parallelWarm {
-			f.warmed = true
-			f.p.warm(width - 1)
-		}
-		return
-	}
-	if !f.p.par.slow(n, d) {
-		if !f.warmed && n >= parallelWarm && float64(n) < parallelBelow*d.Seconds() {
+	// A program reading a few MiB here and there must not set off ranges
+	// it never reads: the file must have been read parallelInOrder in
+	// order first (tests tune the probe and skip it).
+	inOrder := f.pos-f.from >= parallelInOrder || f.p.par.probe != 0
+	if !inOrder || !f.p.par.slow(n, d) {
+		if !f.warmed && n >= parallelWarm && f.pos-f.from >= parallelWarm && float64(n) < parallelBelow*d.Seconds() {
 			// Slow from its first bytes: the sessions the ranges will
 			// need log in while the probe reads on, not after it.
 			f.warmed = true
